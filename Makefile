@@ -1,0 +1,32 @@
+# ddapps: the two commands a fresh machine needs are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.ddapps-installed
+
+.PHONY: install demo test test-fast bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -c "import torch, torchvision" 2>/dev/null || \
+		$(BIN)/python -m pip install torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install -e '.[all,dev]'
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/ddapps demo
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+bench: install
+	$(BIN)/ddapps bench core --dataset mnist --ipc 1,10 --methods random,herding,dm --budget small --out runs/bench-core
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,155 @@
+"""Differentiable Siamese Augmentation: strategies, sampling and applying.
+
+Zhao & Bilen, "Dataset Condensation with Differentiable Siamese Augmentation", ICML 2021
+(arXiv:2102.08259). The matching objective (their Eq. 5) is
+
+    min_S  D( grad L(A_w(T); theta),  grad L(A_w(S); theta) )
+
+with the *same* random transform ``A_w`` applied to the real batch ``T`` and the synthetic
+batch ``S``. Here that is explicit: ``p = dsa.sample(max(len(T), len(S)), generator=g)``, then
+``dsa.apply(T, p)`` and ``dsa.apply(S, p)`` (each uses the first rows of ``p``). The reference
+code gets the same effect by reseeding the global RNG from the clock before each call; this
+module draws only from the ``torch.Generator`` it is handed and never touches the global RNG.
+
+Modes:
+    ``'S'`` (the paper's default): each draw picks ONE operation of the strategy uniformly at
+    random (``color`` counts as one operation: brightness, saturation and contrast together) and
+    applies it.
+    ``'M'``: every operation of the strategy, in the strategy's order.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+from ddapps.augment.ops import OPS
+from ddapps.augment.params import AugParams, DSAParams
+from ddapps.errors import ConfigError
+
+#: Strategy of the paper for CIFAR-10/100 and FashionMNIST.
+FULL_STRATEGY = "color_crop_cutout_flip_scale_rotate"
+#: Strategy of the paper for digits (MNIST, SVHN): no flip.
+DIGITS_STRATEGY = "color_crop_cutout_scale_rotate"
+MODES = ("S", "M")
+
+_DIGITS = frozenset({"mnist", "svhn", "digits"})
+
+
+def default_strategy(dataset_name: str) -> str:
+    """The paper's strategy for a dataset: no ``flip`` for digits (mnist, svhn, digits)."""
+    return DIGITS_STRATEGY if str(dataset_name).strip().lower() in _DIGITS else FULL_STRATEGY
+
+
+def parse_strategy(strategy: str | Sequence[str]) -> tuple[str, ...]:
+    """Operation names of an underscore-joined strategy, in order.
+
+    ``'none'``, ``''`` (or an empty sequence) is the identity and gives ``()``. An unknown or
+    repeated operation raises :class:`ConfigError`.
+    """
+    if isinstance(strategy, str):
+        s = strategy.strip().lower()
+        names: list[str] = [] if s in ("", "none") else s.split("_")
+    else:
+        names = [str(n).strip().lower() for n in strategy]
+    for name in names:
+        if name not in OPS:
+            raise ConfigError(
+                f"unknown DSA operation {name!r} in strategy {strategy!r}; "
+                f"choose from: {', '.join(OPS.names())} (or 'none')"
+            )
+    if len(set(names)) != len(names):
+        raise ConfigError(f"DSA strategy {strategy!r} names an operation twice")
+    return tuple(names)
+
+
+def _check_images(x: Tensor) -> None:
+    if not isinstance(x, Tensor) or x.ndim != 4 or not x.is_floating_point():
+        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ConfigError(f"DSA expects a float tensor [N, C, H, W], got {shape}")
+
+
+class DSA:
+    """Differentiable Siamese Augmentation (Zhao & Bilen, ICML 2021).
+
+    Args:
+        strategy: underscore-joined operation names (see :func:`parse_strategy`), e.g.
+            ``'color_crop_cutout_flip_scale_rotate'``; ``'none'`` is the identity.
+        params: ranges of the random values (the paper's defaults).
+        mode: ``'S'`` applies one uniformly chosen operation per draw, ``'M'`` all of them.
+
+    Example (one transform shared by a real and a synthetic batch)::
+
+        g = torch.Generator().manual_seed(0)
+        dsa = DSA("color_crop_cutout_flip_scale_rotate")
+        p = dsa.sample(max(len(real), len(syn)), generator=g)
+        real_aug, syn_aug = dsa.apply(real, p), dsa.apply(syn, p)
+    """
+
+    def __init__(self, strategy: str | Sequence[str] = FULL_STRATEGY,
+                 params: DSAParams | None = None, mode: str = "S") -> None:
+        self.ops = parse_strategy(strategy)
+        self.params = DSAParams() if params is None else params
+        if not isinstance(self.params, DSAParams):
+            raise ConfigError(f"params must be a DSAParams, got {type(self.params).__name__}")
+        mode = str(mode).upper()
+        if mode not in MODES:
+            raise ConfigError(f"unknown DSA mode {mode!r}; choose from: {', '.join(MODES)}")
+        self.mode = mode
+
+    @property
+    def strategy(self) -> str:
+        """The canonical strategy string (``'none'`` for the identity)."""
+        return "_".join(self.ops) or "none"
+
+    def sample(self, n: int, *, generator: torch.Generator,
+               device: torch.device | str | None = None) -> AugParams:
+        """Draw one transform for ``n`` images, using only ``generator``.
+
+        Values are drawn on ``generator.device`` (so the same generator state gives the same
+        values) and moved to ``device`` when given; :meth:`apply` also moves them to the
+        images' device, so a CPU generator serves images on any device.
+        """
+        if not isinstance(generator, torch.Generator):
+            raise ConfigError("DSA needs an explicit torch.Generator (generator=...)")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ConfigError(f"n must be an int >= 0, got {n!r}")
+        if not self.ops:
+            chosen: tuple[str, ...] = ()
+        elif self.mode == "S":
+            k = int(torch.randint(len(self.ops), (1,), generator=generator,
+                                  device=generator.device).item())
+            chosen = (self.ops[k],)
+        else:
+            chosen = self.ops
+        values = {op: OPS.get(op).sample(n, self.params, generator) for op in chosen}
+        p = AugParams(chosen, values, n, self.params)
+        return p if device is None else p.to(device)
+
+    def apply(self, x: Tensor, p: AugParams) -> Tensor:
+        """Apply the transform ``p`` to ``x`` ([N, C, H, W], float, N <= p.n); differentiable in x.
+
+        Uses the first ``N`` rows of ``p``'s per-image values, so the same ``p`` gives the same
+        transform of image ``i`` in any batch: the siamese property. Deterministic on CPU; on
+        CUDA the backward of ``grid_sample`` (scale, rotate) accumulates atomically.
+        """
+        _check_images(x)
+        if not isinstance(p, AugParams):
+            raise ConfigError(f"p must be AugParams from DSA.sample, got {type(p).__name__}")
+        n = x.shape[0]
+        if n > p.n:
+            raise ConfigError(f"AugParams were sampled for {p.n} images; got a batch of {n}")
+        for op in p.ops:
+            rows = {k: v[:n] for k, v in p.values[op].items()}
+            x = OPS.get(op).apply(x, rows, p.params)
+        return x
+
+    def __call__(self, x: Tensor, *, generator: torch.Generator) -> Tensor:
+        """``apply(x, sample(len(x), generator=generator))``."""
+        _check_images(x)
+        return self.apply(x, self.sample(x.shape[0], generator=generator))
+
+    def __repr__(self) -> str:
+        return f"DSA(strategy={self.strategy!r}, params={self.params!r}, mode={self.mode!r})"

@@ -1,0 +1,89 @@
+"""``ddapps bench core``: methods x IPC on one dataset, one table of mean ± std accuracy,
+distillation seconds and peak memory; ``results.json``, ``report.md``, an accuracy-vs-IPC plot
+and one image grid per run. Seeds are fixed; nothing is selected on the test set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from ddapps.budgets import Budget
+from ddapps.data import Benchmark
+from ddapps.methods.base import check_ipc
+from ddapps.report import command_line, format_table, results_document, save_accuracy_plot, save_grid, write_outputs
+from ddapps.runner import distill_and_evaluate
+
+COLUMNS = ("method", "ipc", "acc_mean", "n_eval", "distill_seconds", "peak_mem_mb")
+
+
+def bench_core(
+    benchmark: Benchmark,
+    methods: Sequence[str],
+    ipcs: Sequence[int],
+    budget: Budget,
+    out: Path,
+    *,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    command: str = "bench core",
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Run every (method, ipc) pair under ``budget``; write the outputs into ``out``; return rows."""
+    from ddapps.methods import METHODS
+
+    for name in methods:
+        METHODS.get(name)  # fail on an unknown name before any work
+    for ipc in ipcs:
+        check_ipc(benchmark, ipc)
+    rows: list[dict[str, Any]] = []
+    pairs = [(m, k) for k in ipcs for m in methods]
+    for method, ipc in tqdm(pairs, desc=command, disable=not progress):
+        result = distill_and_evaluate(
+            benchmark,
+            method,
+            ipc,
+            overrides=budget.overrides(method),
+            eval_config=budget.eval,
+            seed=seed,
+            device=device,
+            progress=progress,
+        )
+        save_grid(result.synset, out / "grids" / f"{method}_ipc{ipc}.png", class_names=benchmark.class_names)
+        rows.append(result.row(benchmark.name) | {"budget": budget.name})
+    config = {
+        "dataset": benchmark.describe(),
+        "methods": list(methods),
+        "ipc": list(ipcs),
+        "budget": budget.name,
+        "budget_description": budget.description,
+        "method_overrides": {m: budget.overrides(m) for m in methods},
+        "eval": budget.eval.__dict__,
+        "seed": seed,
+    }
+    document = results_document(command, config, device, rows)
+    table = format_table(rows, COLUMNS)
+    report = "\n".join(
+        [
+            f"# ddapps {command}: {benchmark.name}",
+            "",
+            f"Command: `{command_line()}`",
+            "",
+            f"Budget `{budget.name}`: {budget.description}.",
+            f"Test set: {len(benchmark.test)} images; accuracy is the mean ± std over the evaluation runs.",
+            "",
+            table,
+            "",
+            "![accuracy vs IPC](accuracy_vs_ipc.png)",
+            "",
+            "Image grids: `grids/<method>_ipc<k>.png`.",
+            "",
+        ]
+    )
+    save_accuracy_plot(rows, out / "accuracy_vs_ipc.png", title=f"{benchmark.name}, budget {budget.name}")
+    write_outputs(out, document, report)
+    print(table)
+    return rows

@@ -1,0 +1,184 @@
+"""The standard evaluation protocol of dataset distillation, and its real-data counterparts.
+
+Train ``n_eval`` freshly initialised networks on the set, test each on the benchmark's test split
+and report mean ± std accuracy (Zhao et al., ICLR 2021; Zhao & Bilen, ICML 2021 / WACV 2023):
+SGD lr 0.01 (or the set's learned lr), momentum 0.9, weight decay 5e-4, batch 256, lr x0.1 after
+half the epochs; 300 epochs, or 1000 with DSA augmentation. Nothing is selected on the test set:
+every run trains for the fixed budget and is tested once at its end.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor
+
+from ddapps.augment import DSA, default_strategy
+from ddapps.data import Benchmark
+from ddapps.errors import ConfigError
+from ddapps.evaluation.training import TrainSettings, test_accuracy, train_classifier
+from ddapps.nets import create_net
+from ddapps.synthetic import SyntheticSet
+from ddapps.utils.seeding import derive_seed, make_generator
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Settings of the protocol. ``epochs=None`` means 1000 with DSA and 300 without."""
+
+    net: str = "convnet"
+    net_options: dict[str, Any] = field(default_factory=dict)
+    n_eval: int = 5
+    epochs: int | None = None
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    batch_size: int = 256
+    dsa: bool = True
+    dsa_strategy: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.n_eval < 1:
+            raise ConfigError(f"n_eval must be >= 1, got {self.n_eval}")
+
+    def resolved_epochs(self) -> int:
+        """Epochs actually trained."""
+        if self.epochs is not None:
+            return self.epochs
+        return 1000 if self.dsa else 300
+
+
+@dataclass
+class EvalResult:
+    """Accuracies (percent) of ``n_eval`` networks trained on one set and tested once."""
+
+    net: str
+    accuracies: list[float]
+    seconds: float
+    protocol: dict[str, Any]
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.accuracies)
+
+    @property
+    def std(self) -> float:
+        return statistics.pstdev(self.accuracies) if len(self.accuracies) > 1 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "net": self.net,
+            "acc_mean": self.mean,
+            "acc_std": self.std,
+            "n_eval": len(self.accuracies),
+            "accuracies": self.accuracies,
+            "eval_seconds": self.seconds,
+            "protocol": self.protocol,
+        }
+
+
+def evaluate_tensors(
+    images: Tensor,
+    labels: Tensor,
+    benchmark: Benchmark,
+    config: EvalConfig = EvalConfig(),
+    *,
+    seed: int = 0,
+    lr: float | None = None,
+    loss: str = "cross_entropy",
+    device: torch.device | str = "cpu",
+    progress: bool = False,
+) -> EvalResult:
+    """Train ``config.n_eval`` fresh nets on ``(images, labels)`` and test them on ``benchmark.test``."""
+    settings = TrainSettings(
+        epochs=config.resolved_epochs(),
+        lr=lr if lr is not None else config.lr,
+        momentum=config.momentum,
+        weight_decay=config.weight_decay,
+        batch_size=config.batch_size,
+        loss=loss,
+    )
+    strategy = config.dsa_strategy or default_strategy(benchmark.name)
+    augment = DSA(strategy) if config.dsa else None
+    accuracies = []
+    start = time.perf_counter()
+    for run in range(config.n_eval):
+        gen = make_generator(derive_seed(seed, "eval", config.net, run))
+        net = create_net(
+            config.net,
+            benchmark.channels,
+            benchmark.num_classes,
+            benchmark.image_size,
+            generator=gen,
+            **config.net_options,
+        )
+        train_classifier(net, images, labels, settings, generator=gen, augment=augment, device=device, progress=progress)
+        accuracies.append(test_accuracy(net, benchmark.test.images, benchmark.test.labels, device=device))
+    protocol = asdict(settings) | {"dsa_strategy": strategy if config.dsa else "none", "seed": seed}
+    return EvalResult(net=config.net, accuracies=accuracies, seconds=time.perf_counter() - start, protocol=protocol)
+
+
+def evaluate_synset(
+    synset: SyntheticSet,
+    benchmark: Benchmark,
+    config: EvalConfig = EvalConfig(),
+    *,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    progress: bool = False,
+) -> EvalResult:
+    """The protocol on a synthetic set: uses its learned lr and its evaluation loss when present."""
+    check_compatible(synset, benchmark)
+    images, labels = synset.training_data()
+    lr = float(synset.lr) if synset.lr is not None else None
+    loss = synset.meta.get("eval_protocol", {}).get("loss", "cross_entropy")
+    return evaluate_tensors(
+        images.detach(), labels.detach(), benchmark, config, seed=seed, lr=lr, loss=loss, device=device, progress=progress
+    )
+
+
+def evaluate_cross_architecture(
+    synset: SyntheticSet,
+    benchmark: Benchmark,
+    nets: Sequence[str],
+    config: EvalConfig = EvalConfig(),
+    *,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> list[EvalResult]:
+    """The protocol repeated for every architecture in ``nets`` (same seeds for each)."""
+    from dataclasses import replace
+
+    return [evaluate_synset(synset, benchmark, replace(config, net=n), seed=seed, device=device) for n in nets]
+
+
+def evaluate_real(
+    benchmark: Benchmark,
+    indices: Tensor | None = None,
+    config: EvalConfig = EvalConfig(),
+    *,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    progress: bool = False,
+) -> EvalResult:
+    """The same protocol on the whole real training split (``indices=None``) or a subset of it."""
+    train = benchmark.train if indices is None else benchmark.train.subset(indices)
+    return evaluate_tensors(train.images, train.labels, benchmark, config, seed=seed, device=device, progress=progress)
+
+
+def check_compatible(synset: SyntheticSet, benchmark: Benchmark) -> None:
+    """The set must match the benchmark's classes and image shape (and ZCA use)."""
+    images, _ = synset.training_data()
+    expected = (benchmark.channels, *benchmark.image_size)
+    if tuple(images.shape[1:]) != expected:
+        raise ConfigError(
+            f"synthetic images have shape {list(images.shape[1:])} but {benchmark.name} images are {list(expected)}"
+        )
+    if synset.num_classes != benchmark.num_classes:
+        raise ConfigError(f"synthetic set has {synset.num_classes} classes, {benchmark.name} has {benchmark.num_classes}")
+    if (synset.zca is not None) != (benchmark.zca is not None):
+        raise ConfigError("the synthetic set and the benchmark disagree on ZCA whitening (pass --zca to match)")

@@ -1,0 +1,206 @@
+"""The one interface every distillation method implements, and the registry that names them.
+
+``Distiller.distill(real, ipc, *, init=None, generator=None, callbacks=(), checkpoint=None)``
+returns a :class:`~ddapps.synthetic.SyntheticSet`. Each method has a frozen dataclass config whose
+defaults are its paper's; :func:`create_distiller` builds one from a name and a dict of overrides.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Mapping, Sequence
+
+import torch
+
+import ddapps
+from ddapps.data import Benchmark
+from ddapps.errors import ConfigError
+from ddapps.registry import Registry
+from ddapps.synthetic import SyntheticSet
+from ddapps.utils.seeding import make_generator
+
+
+@dataclass(frozen=True)
+class DistillerConfig:
+    """Base of every method's config. Subclasses add fields with their paper's defaults."""
+
+
+@dataclass(frozen=True)
+class IterationEvent:
+    """What a callback sees after each optimisation step of an iterative method."""
+
+    iteration: int
+    total: int
+    loss: float
+    seconds: float
+
+
+Callback = Callable[[IterationEvent], None]
+
+
+@dataclass(frozen=True)
+class CheckpointSpec:
+    """Where and how often an iterative method checkpoints (``resume`` continues from ``path``)."""
+
+    path: str
+    every: int = 50
+    resume: bool = False
+
+
+METHODS: Registry[type["Distiller"]] = Registry("method")
+
+
+class Distiller(ABC):
+    """Base class: turns a real :class:`Benchmark` into a :class:`SyntheticSet` of ``ipc`` per class."""
+
+    name: ClassVar[str]
+    config_class: ClassVar[type[DistillerConfig]] = DistillerConfig
+
+    def __init__(
+        self,
+        config: DistillerConfig | Mapping[str, Any] | None = None,
+        *,
+        device: str | torch.device = "cpu",
+        progress: bool = False,
+    ) -> None:
+        self.config = make_config(self.config_class, config)
+        self.device = torch.device(device)
+        self.progress = progress
+
+    def distill(
+        self,
+        real: Benchmark,
+        ipc: int,
+        *,
+        init: SyntheticSet | None = None,
+        generator: torch.Generator | None = None,
+        callbacks: Sequence[Callback] = (),
+        checkpoint: CheckpointSpec | None = None,
+    ) -> SyntheticSet:
+        """Distil ``real.train`` into ``ipc`` images per class.
+
+        Args:
+            real: the real benchmark (only its training split is used).
+            ipc: images per class; must not exceed the smallest class.
+            init: warm start (e.g. the previous set of a continual learner or the global set of a
+                federated round); classes it covers start from its images.
+            generator: the only source of randomness; defaults to ``make_generator(0)``.
+            callbacks: called after each iteration of iterative methods.
+            checkpoint: periodic atomic checkpoints and resume (iterative methods).
+        """
+        check_ipc(real, ipc)
+        if init is not None:
+            check_init(init, real, ipc)
+        gen = generator if generator is not None else make_generator(0)
+        start = time.perf_counter()
+        synset = self._distill(real, ipc, init=init, generator=gen, callbacks=callbacks, checkpoint=checkpoint)
+        synset.meta.setdefault("distill_seconds", time.perf_counter() - start)
+        return synset
+
+    @abstractmethod
+    def _distill(
+        self,
+        real: Benchmark,
+        ipc: int,
+        *,
+        init: SyntheticSet | None,
+        generator: torch.Generator,
+        callbacks: Sequence[Callback],
+        checkpoint: CheckpointSpec | None,
+    ) -> SyntheticSet:
+        """Method-specific work; arguments are already validated."""
+
+    def make_synset(self, real: Benchmark, ipc: int, images: torch.Tensor, **extra: Any) -> SyntheticSet:
+        """Package class-sorted ``images`` (``ipc`` per class) with the standard metadata."""
+        labels = torch.arange(real.num_classes).repeat_interleave(ipc)
+        meta: dict[str, Any] = {
+            "method": self.name,
+            "config": config_to_dict(self.config),
+            "dataset": real.describe(),
+            "ipc": ipc,
+            "normalization": {"mean": list(real.mean), "std": list(real.std)},
+            "eval_protocol": {"loss": "cross_entropy", "labels": "hard"},
+            "ddapps_version": ddapps.__version__,
+        }
+        meta.update(extra)
+        zca = None
+        if real.zca is not None:
+            state = real.zca.state_dict()
+            zca = {"mean": state["mean"], "matrix": state["matrix"]}
+        return SyntheticSet(
+            images=images.detach().to("cpu", torch.float32).contiguous(),
+            labels=labels,
+            num_classes=real.num_classes,
+            zca=zca,
+            meta=meta,
+        )
+
+
+def create_distiller(
+    name: str,
+    config: DistillerConfig | Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> Distiller:
+    """Build the registered method ``name`` with ``config`` overrides (unknown keys are errors)."""
+    return METHODS.get(name)(config, **kwargs)
+
+
+def list_methods() -> list[str]:
+    """Names of all registered methods."""
+    return METHODS.names()
+
+
+def make_config(cls: type[DistillerConfig], config: DistillerConfig | Mapping[str, Any] | None) -> Any:
+    """A ``cls`` instance from ``None`` (paper defaults), an instance, or a dict of overrides."""
+    if config is None:
+        return cls()
+    if isinstance(config, cls):
+        return config
+    if isinstance(config, DistillerConfig):
+        raise ConfigError(f"expected a {cls.__name__}, got a {type(config).__name__}")
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(config) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"unknown option(s) {', '.join(unknown)} for {cls.__name__}; known: {', '.join(sorted(known))}"
+        )
+    values = {k: v for k, v in config.items() if v is not None}
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"invalid {cls.__name__}: {err}") from None
+
+
+def config_to_dict(config: DistillerConfig) -> dict[str, Any]:
+    """The config as a JSON-able dict."""
+    return dataclasses.asdict(config)
+
+
+def check_ipc(real: Benchmark, ipc: int) -> None:
+    """IPC must be a positive int no larger than the smallest class of the training split."""
+    if isinstance(ipc, bool) or not isinstance(ipc, int) or ipc < 1:
+        raise ConfigError(f"ipc must be a positive integer, got {ipc!r}")
+    counts = real.train.class_counts()
+    smallest = int(counts.min())
+    if ipc > smallest:
+        cls = int(counts.argmin())
+        raise ConfigError(
+            f"ipc {ipc} is larger than the smallest class of {real.name} (class {cls} has {smallest} images)"
+        )
+
+
+def check_init(init: SyntheticSet, real: Benchmark, ipc: int) -> None:
+    """A warm start must be plain images of the benchmark's shape, at most ``ipc`` per class."""
+    if init.images is None:
+        raise ConfigError("init must hold plain images (decode a factorized set first)")
+    shape = (real.channels, *real.image_size)
+    if tuple(init.images.shape[1:]) != shape:
+        raise ConfigError(f"init images have shape {list(init.images.shape[1:])}, expected {list(shape)}")
+    if init.num_classes != real.num_classes:
+        raise ConfigError(f"init has {init.num_classes} classes, the data has {real.num_classes}")
+    counts = torch.bincount(init.hard_labels(), minlength=real.num_classes)
+    if int(counts.max()) > ipc:
+        raise ConfigError(f"init holds {int(counts.max())} images of one class, more than ipc={ipc}")

@@ -1,0 +1,108 @@
+"""The optimisation loop shared by iterative methods (DM and the matching/meta-learning families).
+
+A subclass provides the learnable tensors, the optimiser and one ``loss`` per iteration; this
+class owns the loop: per-iteration generators derived from one base seed (so a resumed run draws
+exactly what an uninterrupted one draws), progress bars, callbacks, NaN detection and atomic
+checkpoints every ``CheckpointSpec.every`` iterations.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from abc import abstractmethod
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from ddapps.data import Benchmark
+from ddapps.errors import DDAppsError
+from ddapps.methods.base import Callback, CheckpointSpec, Distiller, IterationEvent, config_to_dict
+from ddapps.methods.checkpoint import load_checkpoint, save_checkpoint
+from ddapps.synthetic import SyntheticSet
+from ddapps.utils.seeding import derive_seed, draw_seed, make_generator
+
+
+class DivergenceError(DDAppsError):
+    """The distillation loss became NaN or infinite."""
+
+
+class IterativeDistiller(Distiller):
+    """Base for methods that optimise synthetic tensors for ``config.iterations`` steps."""
+
+    def _distill(
+        self,
+        real: Benchmark,
+        ipc: int,
+        *,
+        init: SyntheticSet | None,
+        generator: torch.Generator,
+        callbacks: Sequence[Callback],
+        checkpoint: CheckpointSpec | None,
+    ) -> SyntheticSet:
+        base_seed = draw_seed(generator)
+        params = self.init_params(real, ipc, init, generator)
+        optimizer = self.make_optimizer(params)
+        self.setup(real, ipc, make_generator(derive_seed(base_seed, "setup")))
+        total = int(self.config.iterations)
+        fingerprint = {
+            "method": self.name,
+            "config": config_to_dict(self.config),
+            "ipc": ipc,
+            "dataset": real.describe(),
+            "base_seed": base_seed,
+        }
+        start = 0
+        if checkpoint is not None and checkpoint.resume and Path(checkpoint.path).is_file():
+            start = load_checkpoint(checkpoint.path, fingerprint=fingerprint, params=params, optimizer=optimizer)
+        bar = tqdm(range(start, total), initial=start, total=total, desc=self.name, disable=not self.progress)
+        for it in bar:
+            t0 = time.perf_counter()
+            gen = make_generator(derive_seed(base_seed, it))
+            optimizer.zero_grad(set_to_none=True)
+            loss = self.loss(params, real, ipc, gen, it)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise DivergenceError(f"{self.name}: loss is {value} at iteration {it}; lower the learning rate")
+            loss.backward()
+            optimizer.step()
+            self.after_step(params)
+            event = IterationEvent(iteration=it + 1, total=total, loss=value, seconds=time.perf_counter() - t0)
+            for callback in callbacks:
+                callback(event)
+            bar.set_postfix(loss=f"{value:.4g}", refresh=False)
+            if checkpoint is not None and ((it + 1) % checkpoint.every == 0 or it + 1 == total):
+                save_checkpoint(
+                    checkpoint.path, iteration=it + 1, fingerprint=fingerprint, params=params, optimizer=optimizer
+                )
+        return self.finalize(params, real, ipc, base_seed=base_seed, iterations=total)
+
+    # ---------------------------------------------------------------- hooks
+    @abstractmethod
+    def init_params(
+        self, real: Benchmark, ipc: int, init: SyntheticSet | None, generator: torch.Generator
+    ) -> dict[str, Tensor]:
+        """Learnable leaf tensors (``requires_grad=True``) on ``self.device``."""
+
+    @abstractmethod
+    def make_optimizer(self, params: dict[str, Tensor]) -> torch.optim.Optimizer:
+        """The optimiser of the synthetic tensors."""
+
+    def setup(self, real: Benchmark, ipc: int, generator: torch.Generator) -> None:
+        """Build reusable state (networks, device copies of the data) before the loop."""
+
+    @abstractmethod
+    def loss(
+        self, params: dict[str, Tensor], real: Benchmark, ipc: int, generator: torch.Generator, iteration: int
+    ) -> Tensor:
+        """The scalar objective of one iteration, using only ``generator`` for randomness."""
+
+    def after_step(self, params: dict[str, Tensor]) -> None:
+        """Projection or clamping after each optimiser step (none by default)."""
+
+    def finalize(self, params: dict[str, Tensor], real: Benchmark, ipc: int, **meta: Any) -> SyntheticSet:
+        """Turn the learned tensors into a :class:`SyntheticSet` (plain images by default)."""
+        return self.make_synset(real, ipc, params["images"], **meta)

@@ -1,0 +1,274 @@
+"""``SyntheticSet``: the one object every distillation method returns and every application consumes.
+
+A synthetic set holds the stored images (or the parameters of a factorization and its decoder's
+name), hard (``int64 [N]``) or soft (``float32 [N, K]``) labels, an optional learned learning rate,
+the ZCA transform the images live in, and JSON metadata (method, config, dataset, ipc, seed,
+normalization, DSA strategy, schema version).
+
+On disk it is one ``.safetensors`` file: tensors as safetensors, metadata as JSON in the
+safetensors header (a readable ``.json`` copy is written beside it). Loading parses only
+safetensors and JSON -- it never unpickles or executes anything -- and validates every field, so a
+truncated, malformed or hostile file raises :class:`~ddapps.errors.SyntheticSetError`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import Tensor
+from torch.utils.data import TensorDataset
+
+from ddapps.errors import SyntheticSetError
+from ddapps.factorization import DECODERS, stored_floats
+from ddapps.utils.atomic import atomic_path, write_json
+
+SCHEMA_VERSION = 1
+_MAX_TENSORS = 64
+_MAX_META_BYTES = 8 * 2**20
+
+
+@dataclass
+class SyntheticSet:
+    """A distilled training set.
+
+    Attributes:
+        images: ``float32 [N, C, H, W]`` stored images, or ``None`` when ``factorization`` is set.
+        labels: labels of the stored units: ``int64 [N]`` (hard) or ``float32 [N, K]`` (soft).
+        num_classes: number of classes ``K``.
+        lr: learned learning rate for training on this set (scalar tensor), if the method learns one.
+        factors: stored parameters of a factorized set (empty for plain images).
+        factorization: name of the decoder in :data:`ddapps.factorization.DECODERS`, or ``None``.
+        zca: ``{"mean": [D], "matrix": [D, D]}`` when the images live in ZCA-whitened space.
+        meta: JSON-able metadata (method, config, dataset, ipc, seed, normalization, dsa ...).
+    """
+
+    images: Tensor | None
+    labels: Tensor
+    num_classes: int
+    lr: Tensor | None = None
+    factors: dict[str, Tensor] = field(default_factory=dict)
+    factorization: str | None = None
+    zca: dict[str, Tensor] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # ------------------------------------------------------------------ views
+    @property
+    def soft_labels(self) -> bool:
+        """True when labels are a float distribution/score per class."""
+        return self.labels.is_floating_point()
+
+    @property
+    def ipc(self) -> int | None:
+        """Images per class the set was distilled at (from metadata)."""
+        value = self.meta.get("ipc")
+        return int(value) if value is not None else None
+
+    def training_data(self) -> tuple[Tensor, Tensor]:
+        """``(images, labels)`` to train on: decoded through the factorization if there is one."""
+        if self.factorization is None:
+            assert self.images is not None
+            return self.images, self.labels
+        decoder = DECODERS.get(self.factorization)
+        return decoder(self.factors, self.labels, self.meta.get("factorization_config", {}))
+
+    def hard_labels(self) -> Tensor:
+        """Class index per stored unit (argmax of soft labels)."""
+        return self.labels.argmax(dim=1) if self.soft_labels else self.labels
+
+    def stored_floats(self) -> int:
+        """Honest storage count: every float the set stores (images/factors and soft labels)."""
+        return stored_floats(self.images, self.factors, self.labels)
+
+    def to_dataset(self) -> TensorDataset:
+        """A plain ``TensorDataset(images, labels)`` for ordinary PyTorch training loops."""
+        images, labels = self.training_data()
+        return TensorDataset(images.detach().clone(), labels.detach().clone())
+
+    def detach(self) -> "SyntheticSet":
+        """A copy whose tensors are detached, contiguous CPU float32/int64 tensors."""
+
+        def cpu(t: Tensor) -> Tensor:
+            return t.detach().to("cpu").contiguous().clone()
+
+        return replace(
+            self,
+            images=None if self.images is None else cpu(self.images),
+            labels=cpu(self.labels),
+            lr=None if self.lr is None else cpu(self.lr).reshape(()),
+            factors={k: cpu(v) for k, v in self.factors.items()},
+            zca=None if self.zca is None else {k: cpu(v) for k, v in self.zca.items()},
+            meta=json.loads(json.dumps(self.meta)),
+        )
+
+    # ------------------------------------------------------------- validation
+    def validate(self) -> None:
+        """Raise :class:`SyntheticSetError` unless every field is consistent and finite."""
+        if not isinstance(self.num_classes, int) or self.num_classes < 1:
+            raise SyntheticSetError(f"num_classes must be a positive int, got {self.num_classes!r}")
+        if (self.images is None) == (self.factorization is None):
+            raise SyntheticSetError("a synthetic set needs either images or a factorization, not both")
+        if self.factorization is not None and self.factorization not in DECODERS:
+            raise SyntheticSetError(
+                f"unknown factorization {self.factorization!r}; known: {', '.join(DECODERS.names())}"
+            )
+        units = self._check_images_and_factors()
+        labels = self.labels
+        if labels.is_floating_point():
+            if labels.ndim != 2 or labels.shape != (units, self.num_classes):
+                raise SyntheticSetError(
+                    f"soft labels must have shape [{units}, {self.num_classes}], got {list(labels.shape)}"
+                )
+            _check_finite("labels", labels)
+        else:
+            if labels.dtype != torch.int64 or labels.shape != (units,):
+                raise SyntheticSetError(
+                    f"hard labels must be int64 of shape [{units}], got {labels.dtype} {list(labels.shape)}"
+                )
+            if units and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
+                raise SyntheticSetError(f"labels must lie in [0, {self.num_classes})")
+        if self.lr is not None:
+            if self.lr.numel() != 1 or not math.isfinite(float(self.lr)) or float(self.lr) <= 0:
+                raise SyntheticSetError("learned lr must be one positive finite number")
+        if self.zca is not None:
+            mean, matrix = self.zca.get("mean"), self.zca.get("matrix")
+            if mean is None or matrix is None or matrix.ndim != 2 or matrix.shape != (mean.numel(),) * 2:
+                raise SyntheticSetError("zca must hold 'mean' [D] and 'matrix' [D, D]")
+
+    def _check_images_and_factors(self) -> int:
+        if self.images is not None:
+            if not self.images.is_floating_point() or self.images.ndim != 4:
+                raise SyntheticSetError(
+                    f"images must be a float tensor [N, C, H, W], got {self.images.dtype} {list(self.images.shape)}"
+                )
+            _check_finite("images", self.images)
+            return int(self.images.shape[0])
+        if not self.factors:
+            raise SyntheticSetError("a factorized set needs at least one factor tensor")
+        sizes = {int(t.shape[0]) for t in self.factors.values() if t.ndim > 0}
+        for key, t in self.factors.items():
+            if not t.is_floating_point():
+                raise SyntheticSetError(f"factor {key!r} must be a float tensor")
+            _check_finite(f"factor {key!r}", t)
+        if len(sizes) != 1:
+            raise SyntheticSetError("all factors must share their first (unit) dimension")
+        return sizes.pop()
+
+    # -------------------------------------------------------------------- I/O
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the set atomically to ``path`` (``.safetensors``) plus a readable ``.json`` copy."""
+        from safetensors.torch import save_file
+
+        target = Path(path)
+        if target.suffix != ".safetensors":
+            target = target.with_suffix(".safetensors")
+        s = self.detach()
+        tensors: dict[str, Tensor] = {"labels": s.labels}
+        if s.images is not None:
+            tensors["images"] = s.images
+        if s.lr is not None:
+            tensors["lr"] = s.lr.reshape(1).float()
+        for key, value in s.factors.items():
+            tensors[f"factor.{key}"] = value
+        if s.zca is not None:
+            tensors["zca.mean"], tensors["zca.matrix"] = s.zca["mean"], s.zca["matrix"]
+        header = {
+            "schema_version": SCHEMA_VERSION,
+            "num_classes": s.num_classes,
+            "factorization": s.factorization,
+            "stored_floats": s.stored_floats(),
+            "meta": s.meta,
+        }
+        with atomic_path(target) as tmp:
+            save_file(tensors, str(tmp), metadata={"ddapps": json.dumps(header, allow_nan=False)})
+        write_json(target.with_suffix(".json"), header)
+        return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> "SyntheticSet":
+        """Read a set written by :meth:`save`; any defect raises :class:`SyntheticSetError`."""
+        from safetensors import SafetensorError, safe_open
+
+        source = Path(path)
+        if source.is_dir():
+            source = source / "synset.safetensors"
+        if not source.is_file():
+            raise SyntheticSetError(f"synthetic set file not found: {source}")
+        try:
+            with safe_open(str(source), framework="pt") as handle:
+                raw_meta = (handle.metadata() or {}).get("ddapps")
+                keys = list(handle.keys())
+                if len(keys) > _MAX_TENSORS:
+                    raise SyntheticSetError(f"{source}: too many tensors ({len(keys)})")
+                tensors = {k: handle.get_tensor(k) for k in keys}
+        except SyntheticSetError:
+            raise
+        except (SafetensorError, OSError, ValueError, RuntimeError, MemoryError) as err:
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise SyntheticSetError(f"{source} is not a valid safetensors file ({reason})") from None
+        header = _parse_header(source, raw_meta)
+        try:
+            return cls._from_parts(tensors, header)
+        except SyntheticSetError as err:
+            raise SyntheticSetError(f"{source}: {err}") from None
+
+    @classmethod
+    def _from_parts(cls, tensors: Mapping[str, Tensor], header: Mapping[str, Any]) -> "SyntheticSet":
+        allowed = {"images", "labels", "lr", "zca.mean", "zca.matrix"}
+        unknown = [k for k in tensors if k not in allowed and not k.startswith("factor.")]
+        if unknown:
+            raise SyntheticSetError(f"unexpected tensors {unknown}")
+        if "labels" not in tensors:
+            raise SyntheticSetError("missing tensor 'labels'")
+        has_zca = "zca.mean" in tensors or "zca.matrix" in tensors
+        num_classes = header.get("num_classes")
+        if not isinstance(num_classes, int):
+            raise SyntheticSetError("metadata field num_classes must be an integer")
+        factorization = header.get("factorization")
+        if factorization is not None and not isinstance(factorization, str):
+            raise SyntheticSetError("metadata field factorization must be a string or null")
+        meta = header.get("meta", {})
+        if not isinstance(meta, dict):
+            raise SyntheticSetError("metadata field meta must be an object")
+        return cls(
+            images=tensors.get("images"),
+            labels=tensors["labels"],
+            num_classes=num_classes,
+            lr=tensors["lr"].reshape(()) if "lr" in tensors else None,
+            factors={k[len("factor."):]: v for k, v in tensors.items() if k.startswith("factor.")},
+            factorization=factorization,
+            zca={"mean": tensors.get("zca.mean"), "matrix": tensors.get("zca.matrix")} if has_zca else None,
+            meta=meta,
+        )
+
+
+def _parse_header(source: Path, raw: str | None) -> dict[str, Any]:
+    if raw is None:
+        raise SyntheticSetError(f"{source} has no ddapps metadata (not written by ddapps?)")
+    if len(raw) > _MAX_META_BYTES:
+        raise SyntheticSetError(f"{source}: metadata larger than {_MAX_META_BYTES} bytes")
+    try:
+        header = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise SyntheticSetError(f"{source}: metadata is not valid JSON ({err.msg})") from None
+    if not isinstance(header, dict):
+        raise SyntheticSetError(f"{source}: metadata must be a JSON object")
+    version = header.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise SyntheticSetError(
+            f"{source}: unsupported schema_version {version!r} (this ddapps reads {SCHEMA_VERSION})"
+        )
+    return header
+
+
+def _check_finite(name: str, t: Tensor) -> None:
+    if not bool(torch.isfinite(t).all()):
+        raise SyntheticSetError(f"{name} contain NaN or Inf values")
