@@ -16,12 +16,7 @@ from ddapps.synthetic import SyntheticSet
 from ddapps.utils.seeding import make_generator
 from tests.conftest import fake_benchmark
 
-# A few-iteration budget per method so the whole suite stays fast; keys not listed use defaults.
-TINY = {
-    "dm": {"iterations": 4, "batch_real": 8, "net_options": {"width": 16}},
-    "herding": {"feature_epochs": 1, "net": "mlp"},
-    "kcenter": {"feature_epochs": 1, "net": "mlp"},
-}
+TINY = {name: METHODS.get(name).smoke_config for name in list_methods()}
 ITERATIVE = [name for name in list_methods() if "iterations" in METHODS.get(name).config_class.__dataclass_fields__]
 
 
@@ -65,8 +60,8 @@ def test_warm_start_is_used(name: str) -> None:
 @pytest.mark.parametrize("name", ITERATIVE)
 def test_checkpoint_resume_equals_uninterrupted(name: str, tmp_path: Path) -> None:
     full = distill(name, checkpoint=CheckpointSpec(str(tmp_path / "a.safetensors"), every=2))
-    # stop after 2 of 4 iterations by running a 2-iteration config?  No: the fingerprint must match,
-    # so simulate the crash by truncating the run through a callback that raises at iteration 3.
+
+    # simulate a crash after the checkpoint at iteration 2: a callback raises at iteration 3
     class Crash(Exception):
         pass
 

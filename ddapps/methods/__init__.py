@@ -9,7 +9,17 @@ from ddapps.methods.base import (
     create_distiller,
     list_methods,
 )
-from ddapps.methods import coreset, dm  # noqa: F401  (registration)
+
+def _register_all() -> None:
+    """Import every module of this package so each method registers itself (one file per family)."""
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.walk_packages(__path__, prefix=f"{__name__}."):
+        importlib.import_module(info.name)
+
+
+_register_all()
 
 __all__ = [
     "METHODS",

@@ -58,6 +58,9 @@ class Distiller(ABC):
 
     name: ClassVar[str]
     config_class: ClassVar[type[DistillerConfig]] = DistillerConfig
+    smoke_config: ClassVar[dict[str, Any]] = {}
+    """Overrides for a seconds-long smoke run on tiny data (conformance tests, ``--budget smoke``);
+    iterative methods must keep at least 4 iterations here."""
 
     def __init__(
         self,

@@ -53,6 +53,7 @@ class CoresetSelector(Distiller):
 
     config_class = CoresetConfig
     config: CoresetConfig
+    smoke_config = {"feature_epochs": 1, "net": "mlp"}
 
     def _distill(
         self,

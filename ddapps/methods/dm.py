@@ -64,6 +64,7 @@ class DistributionMatching(IterativeDistiller):
     name = "dm"
     config_class = DMConfig
     config: DMConfig
+    smoke_config = {"iterations": 4, "batch_real": 8, "net_options": {"width": 16}}
 
     def init_params(
         self, real: Benchmark, ipc: int, init: SyntheticSet | None, generator: torch.Generator
