@@ -22,13 +22,27 @@ class Budget:
     description: str
     method_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     eval: EvalConfig = EvalConfig()
+    net_options: dict[str, Any] = field(default_factory=dict)
+    """Network options applied to every method that has a ``net_options`` field and to evaluation."""
 
     def overrides(self, method: str) -> dict[str, Any]:
         """Config overrides of ``method`` under this budget (empty: paper defaults)."""
-        return dict(self.method_overrides.get(method, {}))
+        from ddapps.methods import METHODS
+
+        overrides = dict(self.method_overrides.get(method, {}))
+        fields = METHODS.get(method).config_class.__dataclass_fields__
+        if self.net_options and "net_options" in fields:
+            overrides["net_options"] = dict(self.net_options) | overrides.get("net_options", {})
+        return overrides
+
+    def eval_config(self) -> EvalConfig:
+        """The evaluation protocol, with this budget's network options."""
+        if not self.net_options:
+            return self.eval
+        return replace(self.eval, net_options=dict(self.net_options) | self.eval.net_options)
 
 
-_COREST_SMALL = {"feature_epochs": 2, "feature_samples": 5000}
+_CORESET_SMALL = {"feature_epochs": 2, "feature_samples": 5000}
 
 BUDGETS: dict[str, Budget] = {
     "paper": Budget(
@@ -38,23 +52,25 @@ BUDGETS: dict[str, Budget] = {
     "small": Budget(
         name="small",
         description=(
-            "CPU budget: DM 200 iterations with 64 real images per class; herding/k-center features from "
-            "a ConvNet trained 2 epochs on 5,000 real images; evaluation: 3 nets x 300 epochs with DSA"
+            "CPU budget: every ConvNet-3 (distillation and evaluation) has width 32 instead of 128; "
+            "DM 200 iterations with 64 real images per class; herding/k-center features from a ConvNet "
+            "trained 2 epochs on 5,000 real images; evaluation: 3 nets x 300 epochs with DSA"
         ),
+        net_options={"width": 32},
         method_overrides={
             "dm": {"iterations": 200, "batch_real": 64},
-            "herding": _COREST_SMALL,
-            "kcenter": _COREST_SMALL,
+            "herding": _CORESET_SMALL,
+            "kcenter": _CORESET_SMALL,
         },
         eval=EvalConfig(n_eval=3, epochs=300),
     ),
     "demo": Budget(
         name="demo",
         description=(
-            "demo budget on digits: DM 300 iterations with all real images of a class; evaluation: "
-            "3 nets x 300 epochs with DSA"
+            "demo budget on digits: DM 300 iterations with 64 real images per class; evaluation: "
+            "3 ConvNet-3 (width 128) x 300 epochs with DSA"
         ),
-        method_overrides={"dm": {"iterations": 300}},
+        method_overrides={"dm": {"iterations": 300, "batch_real": 64}},
         eval=EvalConfig(n_eval=3, epochs=300),
     ),
 }

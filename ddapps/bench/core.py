@@ -47,7 +47,7 @@ def bench_core(
             method,
             ipc,
             overrides=budget.overrides(method),
-            eval_config=budget.eval,
+            eval_config=budget.eval_config(),
             seed=seed,
             device=device,
             progress=progress,
@@ -61,7 +61,7 @@ def bench_core(
         "budget": budget.name,
         "budget_description": budget.description,
         "method_overrides": {m: budget.overrides(m) for m in methods},
-        "eval": budget.eval.__dict__,
+        "eval": budget.eval_config().__dict__,
         "seed": seed,
     }
     document = results_document(command, config, device, rows)

@@ -13,8 +13,8 @@ paper's baselines); ``features="random"`` uses an untrained net, ``"pixels"`` ra
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Sequence
 
 import torch
 from torch import Tensor
@@ -40,6 +40,7 @@ class CoresetConfig(DistillerConfig):
 
     features: str = "trained"
     net: str = "convnet"
+    net_options: dict[str, Any] = field(default_factory=dict)
     feature_epochs: int = 10
     feature_samples: int | None = None
 
@@ -80,7 +81,9 @@ class CoresetSelector(Distiller):
         cfg = self.config
         if cfg.features == "pixels":
             return real.train.images.flatten(1)
-        net = create_net(cfg.net, real.channels, real.num_classes, real.image_size, generator=generator)
+        net = create_net(
+            cfg.net, real.channels, real.num_classes, real.image_size, generator=generator, **cfg.net_options
+        )
         if cfg.features == "trained":
             train = real.train
             if cfg.feature_samples is not None and cfg.feature_samples < len(train):
