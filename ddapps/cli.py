@@ -94,7 +94,35 @@ def build_parser() -> argparse.ArgumentParser:
     core.add_argument("--n-eval", type=int, default=None)
     core.add_argument("--out", type=Path, default=Path("runs/bench-core"))
     _add_run_args(core)
+    for module in _plugin_modules():
+        module.add_parser(sub).set_defaults(run=module.run)
     return parser
+
+
+# Subcommands of the application modules and of larger core features. Each module exposes
+# ``add_parser(subparsers) -> parser`` and ``run(args) -> int`` (nested sub-subcommands dispatch
+# inside ``run``), raises DDAppsError subclasses for bad input, and must not import its framework (avalanche, nni, flwr) at module level, so `ddapps --help` and
+# the core work without the extras.
+PLUGIN_MODULES = (
+    "ddapps.cli_experts",
+    "ddapps.continual.cli",
+    "ddapps.nas.cli",
+    "ddapps.federated.cli",
+    "ddapps.privacy.cli",
+)
+
+
+def _plugin_modules() -> list[Any]:
+    import importlib
+
+    found = []
+    for name in PLUGIN_MODULES:
+        try:
+            found.append(importlib.import_module(name))
+        except ModuleNotFoundError as err:
+            if err.name is None or not name.startswith(err.name):
+                raise  # a real missing dependency inside an existing module
+    return found
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -253,7 +281,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ddapps`` console script."""
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        handler = COMMANDS.get(args.command) or args.run
+        return int(handler(args))
     except DDAppsError as err:
         print(f"ddapps: error: {err}", file=sys.stderr)
         return EXIT_USAGE
