@@ -76,10 +76,24 @@ BUDGETS: dict[str, Budget] = {
 }
 
 
+def smoke_budget() -> Budget:
+    """Seconds-long runs for checking a pipeline end to end: every method's ``smoke_config``."""
+    from ddapps.methods import METHODS
+
+    return Budget(
+        name="smoke",
+        description="pipeline check only: each method's smoke_config, 2 nets x 2 epochs (numbers meaningless)",
+        method_overrides={name: dict(METHODS.get(name).smoke_config) for name in METHODS.names()},
+        eval=EvalConfig(n_eval=2, epochs=2, net_options={"width": 16}),
+    )
+
+
 def get_budget(name: str) -> Budget:
     """The budget called ``name`` (ConfigError naming the choices otherwise)."""
+    if name == "smoke":
+        return smoke_budget()
     if name not in BUDGETS:
-        raise ConfigError(f"unknown budget {name!r}; choose one of: {', '.join(BUDGETS)}")
+        raise ConfigError(f"unknown budget {name!r}; choose one of: {', '.join([*BUDGETS, 'smoke'])}")
     return BUDGETS[name]
 
 

@@ -1,0 +1,41 @@
+"""``bench core`` end to end on tiny fake data: the table, results.json schema, report, plot, grids."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ddapps.bench.core import bench_core
+from ddapps.budgets import get_budget
+from ddapps.errors import ConfigError
+from tests.conftest import fake_benchmark
+
+
+def test_bench_core_writes_table_and_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = bench_core(fake_benchmark(), ["random", "dm"], [1, 2], get_budget("smoke"), tmp_path, progress=False)
+    assert [(r["method"], r["ipc"]) for r in rows] == [("random", 1), ("dm", 1), ("random", 2), ("dm", 2)]
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert doc["command"] == "bench core" and len(doc["rows"]) == 4
+    for row in doc["rows"]:
+        assert 0 <= row["acc_mean"] <= 100 and row["n_eval"] == 2 and row["distill_seconds"] >= 0
+    assert "± " in (tmp_path / "report.md").read_text()
+    assert (tmp_path / "accuracy_vs_ipc.png").stat().st_size > 1000
+    assert sorted(p.name for p in (tmp_path / "grids").iterdir()) == [
+        "dm_ipc1.png", "dm_ipc2.png", "random_ipc1.png", "random_ipc2.png"
+    ]
+    assert "| dm | 2 |" in capsys.readouterr().out
+
+
+def test_bench_core_fails_fast_on_bad_method_or_ipc(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown method"):
+        bench_core(fake_benchmark(), ["nope"], [1], get_budget("smoke"), tmp_path, progress=False)
+    with pytest.raises(ConfigError, match="smallest class"):
+        bench_core(fake_benchmark(), ["random"], [100], get_budget("smoke"), tmp_path, progress=False)
+    assert not any(tmp_path.iterdir())
+
+
+def test_unknown_budget() -> None:
+    with pytest.raises(ConfigError, match="small"):
+        get_budget("huge")
