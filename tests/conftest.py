@@ -9,6 +9,9 @@ import torch
 
 from ddapps.data import Benchmark, from_tensors
 
+# Tests use tiny tensors: one intra-op thread is faster and immune to oversubscription.
+torch.set_num_threads(1)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
