@@ -40,7 +40,8 @@ class TrainSettings:
             raise ConfigError("epochs must be >= 0, batch_size >= 1 and lr > 0")
 
 
-def _loss(logits: Tensor, targets: Tensor, kind: str, num_classes: int) -> Tensor:
+def protocol_loss(logits: Tensor, targets: Tensor, kind: str, num_classes: int) -> Tensor:
+    """Loss of the protocol: (soft) cross-entropy, or 0.5 * MSE to centred one-hot or given targets."""
     if kind == "mse":
         if not targets.is_floating_point():
             targets = F.one_hot(targets, num_classes).float() - 1.0 / num_classes
@@ -85,7 +86,7 @@ def train_classifier(
             x, y = images[idx], labels[idx]
             if augment is not None:
                 x = augment(x, generator=generator)
-            loss = _loss(net(x), y, settings.loss, num_classes)
+            loss = protocol_loss(net(x), y, settings.loss, num_classes)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

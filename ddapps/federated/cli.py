@@ -1,0 +1,138 @@
+"""``ddapps federated``: scripted federated runs (oneshot / iterative / fedavg) over seeds.
+
+Imports nothing from Flower at module level, so ``ddapps --help`` works without the extra.
+
+    ddapps federated --mode oneshot,fedavg --dataset mnist --clients 10 --alpha 0.5 \\
+        --rounds 20 --seeds 0,1,2 --out runs/fl --data-dir ../shared/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from ddapps.errors import ConfigError
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``federated`` subcommand."""
+    from ddapps.cli import _add_data_args, _int_list, _str_list
+
+    p = subparsers.add_parser("federated", help="federated learning with distilled sets (Flower)")
+    _add_data_args(p, default="mnist")
+    p.add_argument("--mode", type=_str_list, default=["oneshot"], help="oneshot, iterative, fedavg (comma list)")
+    p.add_argument("--clients", type=int, default=10)
+    p.add_argument("--partitioner", default="dirichlet", help="dirichlet or iid")
+    p.add_argument("--alpha", type=float, default=0.5, help="Dirichlet concentration (label skew)")
+    p.add_argument("--rounds", type=int, default=20, help="rounds of iterative and fedavg (oneshot: 1)")
+    p.add_argument("--seeds", type=_int_list, default=[0])
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--budget", default="small", help="small | smoke | paper (see docs/federated.md)")
+    p.add_argument("--method", default=None, help="registered distillation method (default dm)")
+    p.add_argument("--ipc", type=int, default=None, help="synthetic images per class per client")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="method config override (JSON value)")
+    p.add_argument("--model", default=None, help="global model network (default mlp)")
+    p.add_argument("--model-options", default=None, help='JSON, e.g. \'{"width": 128}\'')
+    p.add_argument("--server-epochs", type=int, default=None)
+    p.add_argument("--local-epochs", type=int, default=None)
+    p.add_argument("--max-per-client", type=int, default=None, help="subsample each partition (0: all)")
+    p.add_argument("--round-timeout", type=float, default=None, help="seconds to wait for replies per round")
+    p.add_argument("--fail-partitions", type=_int_list, default=None, help="fault injection: these partitions fail")
+    p.add_argument("--fail-mode", default=None, help="raise (default) or stall")
+    p.add_argument("--stall-seconds", type=float, default=None)
+    p.add_argument("--engine", default="inprocess", help="inprocess (default) or ray (Flower simulation)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads per client and server (default 1)")
+    p.add_argument("--quiet", action="store_true", help="no per-run progress lines")
+    return p
+
+
+def build_config(args: argparse.Namespace) -> Any:
+    """The base :class:`FederatedConfig` of the command (mode and seed are set per run)."""
+    from ddapps.federated.settings import BUDGETS, FederatedConfig, budget_config
+
+    if args.zca:
+        raise ConfigError("federated runs do not support --zca")
+    # The budget's method options are DM settings; another method starts from its paper defaults.
+    budget = BUDGETS.get(args.budget, {})
+    method_options = dict(budget.get("method_options", FederatedConfig().method_options))
+    if args.method not in (None, "dm"):
+        method_options = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            method_options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            method_options[key] = value
+    model_options = None
+    if args.model_options is not None:
+        try:
+            model_options = json.loads(args.model_options)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"--model-options is not valid JSON ({err.msg})") from None
+    return budget_config(
+        args.budget,
+        dataset=args.dataset,
+        data_dir=args.data_dir or "",
+        clients=args.clients,
+        partitioner=args.partitioner,
+        alpha=args.alpha,
+        method=args.method,
+        ipc=args.ipc,
+        method_options=method_options,
+        model=args.model,
+        model_options=model_options,
+        server_epochs=args.server_epochs,
+        local_epochs=args.local_epochs,
+        max_per_client=args.max_per_client,
+        round_timeout=args.round_timeout,
+        fail_partitions=tuple(args.fail_partitions) if args.fail_partitions else None,
+        fail_mode=args.fail_mode,
+        stall_seconds=args.stall_seconds,
+        threads=args.threads,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run every requested mode for every seed and write the outputs."""
+    from ddapps.federated.settings import MODES
+
+    unknown = [m for m in args.mode if m not in MODES]
+    if unknown:
+        raise ConfigError(f"unknown federated mode(s) {', '.join(unknown)}; choose from: {', '.join(MODES)}")
+    if args.rounds < 1 or not args.seeds:
+        raise ConfigError("--rounds must be >= 1 and --seeds must name at least one seed")
+    base = build_config(args)
+    from ddapps.methods import create_distiller
+
+    create_distiller(base.method, base.method_overrides())  # validate method and options before any run
+    from ddapps.data import load_dataset
+
+    load_dataset(base.dataset, base.data_dir or None, download=args.download)  # fail early on missing data
+    from ddapps.federated.driver import run_once
+    from ddapps.federated.experiment import run_experiment, write_experiment
+    from ddapps.report import command_line, format_table
+
+    rounds = {m: 1 if m == "oneshot" else args.rounds for m in args.mode}
+    start = time.perf_counter()
+
+    def progress(log: Any) -> None:
+        if not args.quiet:
+            print(f"{log.mode} seed {log.seed}: accuracy {log.final_accuracy:.2f}%, up {log.bytes_up:,} B, "
+                  f"down {log.bytes_down:,} B, failures {len(log.failures)}", flush=True)  # fmt: skip
+
+    logs = run_experiment(base, args.mode, args.seeds, rounds, lambda c: run_once(c, args.engine), on_run=progress)
+    rows = write_experiment(
+        args.out, base, logs, command=command_line(), engine=args.engine, seconds=time.perf_counter() - start
+    )
+    from ddapps.federated.experiment import COLUMNS, comparison
+
+    print(format_table(rows, COLUMNS))
+    for line in comparison(rows):
+        print(line)
+    print(f"wrote {args.out}/results.json, report.md, accuracy_vs_bytes.png")
+    return 0

@@ -1,0 +1,42 @@
+"""Accuracy against cumulative communication (bytes up + down), one line per mode."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from ddapps.utils.atomic import write_bytes
+
+
+def save_bytes_plot(rows: Sequence[Mapping[str, Any]], path: str | Path, *, title: str) -> None:
+    """Write the plot of each row's ``per_round`` accuracy (mean ± std) vs cumulative bytes.
+
+    Points start at the first round that communicated (log axis)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for row in rows:
+        xs, ys, es, total = [], [], [], 0.0
+        for r in row["per_round"]:
+            total += r["bytes_up"] + r["bytes_down"]
+            if total <= 0:
+                continue  # round 0 (the initial model) has no bytes to place on a log axis
+            xs.append(total)
+            ys.append(r["acc_mean"])
+            es.append(r["acc_std"])
+        ax.errorbar(xs, ys, yerr=es, marker="o", markersize=3, capsize=2, label=row["mode"])
+    ax.set_xscale("log")
+    ax.set_xlabel("cumulative bytes (up + down)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    write_bytes(path, buffer.getvalue())

@@ -1,0 +1,63 @@
+"""``ddapps nas rank`` and ``ddapps nas search``: distilled data as a NAS proxy (extra ``nas``).
+
+This module imports neither NNI nor torch at import time, so ``ddapps --help`` works without
+the extra; the commands themselves live in :mod:`ddapps.nas.commands`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _add_proxy_args(p: argparse.ArgumentParser) -> None:
+    from ddapps.cli import _add_data_args, _add_run_args
+
+    _add_data_args(p)
+    p.add_argument("--space", default="convnet720", help="convnet720 or a JSON file of choices per axis")
+    p.add_argument("--width-scale", type=float, default=1.0, help="multiply every width of the space (CPU budgets)")
+    p.add_argument("--proxy", default="distilled:dm", help="distilled:METHOD (distil now) or synset:PATH")
+    p.add_argument("--ipc", type=int, default=10, help="images per class of the proxy set")
+    p.add_argument("--distill-budget", default="small", help="budget of the distillation (see ddapps.budgets): small | paper")
+    p.add_argument("--distill-set", action="append", default=[], metavar="KEY=VALUE", help="distillation config override (JSON value)")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="fraction of train held out for validation")
+    p.add_argument("--val-size", type=int, default=1000, help="validation images used to score architectures")
+    p.add_argument("--proxy-steps", type=int, default=30, help="SGD steps of training on the proxy")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--out", type=Path, required=True)
+    _add_run_args(p)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``nas`` with its ``rank`` and ``search`` sub-commands."""
+    from ddapps.cli import _Parser
+
+    nas = subparsers.add_parser("nas", help="distilled data as an architecture-ranking proxy (NNI)")
+    sub = nas.add_subparsers(dest="nas_command", required=True, parser_class=_Parser)
+
+    rank = sub.add_parser("rank", help="rank correlation of proxies with full training over sampled architectures")
+    _add_proxy_args(rank)
+    rank.add_argument("--sample", type=int, default=24, help="architectures sampled from the space")
+    rank.add_argument("--reference-steps", type=int, default=300, help="SGD steps of the full-data reference")
+    rank.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the intervals")
+
+    search = sub.add_parser("search", help="NNI architecture search on the proxy, then retrain the best")
+    _add_proxy_args(search)
+    search.add_argument("--strategy", default="regularized-evolution", help="random | regularized-evolution | grid")
+    search.add_argument("--trials", type=int, default=20, help="maximum number of trials")
+    search.add_argument("--engine", default="sequential", help="sequential (in-process, no web server) | local (NNI training service + web UI)")
+    search.add_argument("--concurrency", type=int, default=1, help="parallel trials (local engine)")
+    search.add_argument("--port", type=int, default=8080, help="web UI port (local engine; NNI listens on all interfaces)")
+    search.add_argument("--population", type=int, default=100, help="regularized evolution: population size")
+    search.add_argument("--tournament", type=int, default=25, help="regularized evolution: tournament (sample) size")
+    search.add_argument("--mutation-prob", type=float, default=0.05, help="regularized evolution: per-axis mutation probability")
+    search.add_argument("--top-k", type=int, default=3, help="architectures exported")
+    search.add_argument("--retrain-steps", type=int, default=300, help="SGD steps retraining the best on the full data")
+    return nas
+
+
+def run(args: argparse.Namespace) -> int:
+    """Dispatch ``ddapps nas <command>``."""
+    from ddapps.nas import commands
+
+    return commands.COMMANDS[args.nas_command](args)

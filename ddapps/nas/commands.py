@@ -1,0 +1,197 @@
+"""The work behind ``ddapps nas rank`` and ``ddapps nas search`` (outputs written atomically to ``--out``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from ddapps.errors import ConfigError
+
+
+def _overrides(args: argparse.Namespace, method: str) -> dict[str, Any]:
+    from ddapps.budgets import get_budget
+
+    overrides = get_budget(args.distill_budget).overrides(method)
+    for item in args.distill_set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--distill-set expects KEY=VALUE, got {item!r}")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    return overrides
+
+
+def _prepare(args: argparse.Namespace) -> dict[str, Any]:
+    """Validate everything cheap first, then load data and obtain (and save) the proxy set."""
+    from ddapps.cli import _setup
+    from ddapps.data import load_dataset
+    from ddapps.methods import create_distiller
+    from ddapps.nas.proxy_data import ProxySpec, obtain_synset
+    from ddapps.nas.space import resolve_space
+
+    device = _setup(args)
+    space = resolve_space(args.space, width_scale=args.width_scale)
+    proxy = ProxySpec.parse(args.proxy)
+    overrides: dict[str, Any] = {}
+    if proxy.kind == "distilled":
+        overrides = _overrides(args, proxy.value)
+        create_distiller(proxy.value, overrides)  # unknown method or option -> ConfigError before loading data
+    if not 0 < args.val_fraction < 1:
+        raise ConfigError(f"--val-fraction must be in (0, 1), got {args.val_fraction}")
+    benchmark = load_dataset(
+        args.dataset, args.data_dir, download=args.download, zca=args.zca, val_fraction=args.val_fraction, seed=args.seed
+    )
+    synset, distill_seconds = obtain_synset(
+        proxy, benchmark, args.ipc, overrides=overrides, seed=args.seed, device=device, progress=not args.quiet
+    )
+    out: Path = args.out
+    synset.save(out / "synset.safetensors")
+    return {
+        "device": device, "space": space, "proxy": proxy, "overrides": overrides, "benchmark": benchmark,
+        "synset": synset, "distill_seconds": distill_seconds,
+    }  # fmt: skip
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def cmd_rank(args: argparse.Namespace) -> int:
+    from ddapps.nas.plot import save_rank_scatter
+    from ddapps.nas.rank import RankConfig, rank_study
+    from ddapps.report import command_line, format_table, results_document, write_outputs
+
+    config = RankConfig(
+        n_archs=args.sample, reference_steps=args.reference_steps, proxy_steps=args.proxy_steps,
+        batch_size=args.batch_size, val_size=args.val_size, n_boot=args.n_boot, seed=args.seed,
+    )  # fmt: skip
+    ctx = _prepare(args)
+    benchmark, space = ctx["benchmark"], ctx["space"]
+    if config.n_archs > space.size:
+        raise ConfigError(f"--sample {config.n_archs} exceeds the {space.size} architectures of the space")
+    result = rank_study(
+        benchmark, space, ctx["synset"], config, proxy_name=str(ctx["proxy"]), distill_seconds=ctx["distill_seconds"],
+        device=ctx["device"], progress=not args.quiet,
+    )  # fmt: skip
+    out: Path = args.out
+    title = f"{benchmark.name}: {config.n_archs} architectures of {space.name} (width x{space.width_scale:g})"
+    save_rank_scatter(result.archs, result.rows, out / "rank_scatter.png", title=title)
+    table_rows = [
+        r | {
+            "spearman [95% CI]": f"{_fmt(r['spearman'])} [{_fmt(r['spearman_ci_low'])}, {_fmt(r['spearman_ci_high'])}]",
+            "kendall [95% CI]": f"{_fmt(r['kendall'])} [{_fmt(r['kendall_ci_low'])}, {_fmt(r['kendall_ci_high'])}]",
+            "speed-up": f"{_fmt(r['speedup'], 1)}x",
+        }
+        for r in result.rows
+    ]  # fmt: skip
+    table = format_table(
+        table_rows,
+        ["proxy", "ipc", "n_archs", "spearman [95% CI]", "kendall [95% CI]", "top5_overlap", "proxy_seconds", "reference_seconds", "speed-up", "proxy_acc_mean"],
+    )
+    arch_table = format_table(
+        result.archs, ["arch", "params", "acc_reference", *[f"acc_{p}" for p in result.proxies], "seconds_reference", f"seconds_{result.proxies[0]}"]
+    )
+    run_config = {
+        "dataset": benchmark.describe(), "space": space.describe(), "proxy": str(ctx["proxy"]), "ipc": args.ipc,
+        "distill_overrides": ctx["overrides"], "distill_seconds": ctx["distill_seconds"], "val_fraction": args.val_fraction,
+        "rank": result.config,
+    }  # fmt: skip
+    document = results_document("nas rank", run_config, ctx["device"], result.rows)
+    document["architectures"] = result.archs
+    report = (
+        f"# ddapps nas rank\n\nCommand: `{command_line()}`\n\n"
+        f"Budget: reference = {config.reference_steps} SGD steps x batch {config.batch_size} on the full training split "
+        f"({len(benchmark.train)} images, validation carved out); proxies = {config.proxy_steps} steps x batch "
+        f"{config.batch_size}; accuracy on {config.val_size} validation images carved from train (never test); "
+        f"space {space.name} with widths x{space.width_scale:g}; distillation {ctx['proxy']} took "
+        f"{ctx['distill_seconds']:.1f} s (not included in proxy_seconds; see speedup_with_setup).\n\n"
+        f"{table}\n\n![proxy vs reference](rank_scatter.png)\n\n## Architectures\n\n{arch_table}\n"
+    )
+    write_outputs(out, document, report)
+    print(table)
+    print(f"wrote {out}/results.json, report.md, rank_scatter.png, synset.safetensors")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from ddapps.evaluation.training import test_accuracy
+    from ddapps.nas.evaluator import make_evaluator
+    from ddapps.nas.nni_space import make_model_space, sample_to_arch
+    from ddapps.nas.proxy_data import save_tensors, validation_subset
+    from ddapps.nas.search import SearchConfig, run_search
+    from ddapps.nas.space import arch_key
+    from ddapps.nas.training import StepBudget, train_steps
+    from ddapps.report import command_line, format_table, results_document, write_outputs
+    from ddapps.utils.atomic import write_json
+    from ddapps.utils.seeding import derive_seed, make_generator
+
+    search_config = SearchConfig(
+        strategy=args.strategy, max_trials=args.trials, engine=args.engine, population_size=args.population,
+        sample_size=args.tournament, mutation_prob=args.mutation_prob, top_k=args.top_k, seed=args.seed,
+        trial_concurrency=args.concurrency, port=args.port,
+    )  # fmt: skip
+    retrain = StepBudget(args.retrain_steps, args.batch_size)
+    ctx = _prepare(args)
+    benchmark, space, device = ctx["benchmark"], ctx["space"], ctx["device"]
+    out: Path = args.out
+    val_x, val_y = validation_subset(benchmark, args.val_size, make_generator(derive_seed(args.seed, "nas", "val")))
+    val_path = save_tensors(out / "val.safetensors", val_x, val_y)
+    model_space = make_model_space(space, benchmark.channels, benchmark.num_classes, benchmark.image_size)
+    evaluator = make_evaluator(
+        str((out / "synset.safetensors").resolve()), str(val_path.resolve()), steps=args.proxy_steps,
+        batch_size=args.batch_size, seed=args.seed, device=str(device),
+    )  # fmt: skip
+    result = run_search(model_space, evaluator, search_config, out / "nni")
+    if not result.top:
+        raise ConfigError(f"no trial succeeded ({result.failed} failed); see {out / 'nni'} for NNI's logs")
+    top = [{"rank": i + 1, "arch": arch_key(a), **a, "proxy_val_acc": t["metric"]}
+           for i, t in enumerate(result.top) for a in [sample_to_arch(space, t["sample"])]]  # fmt: skip
+    write_json(out / "top_architectures.json", top)
+    best = sample_to_arch(space, result.top[0]["sample"])
+    gen = make_generator(derive_seed(args.seed, "nas", "retrain", arch_key(best)))
+    net = space.build(best, benchmark.channels, benchmark.num_classes, benchmark.image_size, generator=gen)
+    seconds = train_steps(net, benchmark.train.images, benchmark.train.labels, retrain, generator=gen, device=device)
+    best_row = {
+        "dataset": benchmark.name, "arch": arch_key(best), **best, "proxy": str(ctx["proxy"]), "ipc": args.ipc,
+        "proxy_val_acc": result.top[0]["metric"], "retrain_steps": retrain.steps,
+        "val_acc": test_accuracy(net, val_x, val_y, device=device),
+        "test_acc": test_accuracy(net, benchmark.test.images, benchmark.test.labels, device=device),
+        "retrain_seconds": seconds, "search_seconds": result.seconds, "trials": len(result.trials), "failed": result.failed,
+    }  # fmt: skip
+    trials = [
+        {"trial": t["trial"], "status": t["status"], "proxy_val_acc": t["metric"],
+         **({"arch": arch_key(sample_to_arch(space, t["sample"]))} if t["sample"] else {})}
+        for t in result.trials
+    ]  # fmt: skip
+    run_config = {
+        "dataset": benchmark.describe(), "space": space.describe(), "proxy": str(ctx["proxy"]), "ipc": args.ipc,
+        "distill_overrides": ctx["overrides"], "distill_seconds": ctx["distill_seconds"], "search": asdict(search_config),
+        "proxy_steps": args.proxy_steps, "batch_size": args.batch_size, "val_size": args.val_size,
+        "retrain_steps": retrain.steps, "nni_experiment_id": result.experiment_id,
+    }  # fmt: skip
+    document = results_document("nas search", run_config, device, [best_row])
+    document["top"] = top
+    document["trials"] = trials
+    best_table = format_table([best_row], ["arch", "proxy_val_acc", "retrain_steps", "val_acc", "test_acc", "search_seconds", "retrain_seconds", "trials", "failed"])
+    report = (
+        f"# ddapps nas search\n\nCommand: `{command_line()}`\n\n"
+        f"Strategy {search_config.strategy} on NNI's {search_config.engine} engine, {len(result.trials)} trials "
+        f"({result.failed} failed) over {space.name} (widths x{space.width_scale:g}); each trial trains "
+        f"{args.proxy_steps} SGD steps x batch {args.batch_size} on {ctx['proxy']} (IPC {args.ipc}) and is scored on "
+        f"{len(val_y)} validation images carved from train. The best architecture is retrained for {retrain.steps} "
+        f"steps on the full training split and tested once.\n\n## Best, retrained on full data\n\n{best_table}\n\n"
+        f"## Top {len(top)} (exported)\n\n{format_table(top, ['rank', 'arch', 'proxy_val_acc'])}\n\n"
+        f"## Trials\n\n{format_table(trials, ['trial', 'arch', 'status', 'proxy_val_acc'])}\n"
+    )
+    write_outputs(out, document, report)
+    print(best_table)
+    print(f"wrote {out}/results.json, report.md, top_architectures.json, synset.safetensors")
+    return 0
+
+
+COMMANDS = {"rank": cmd_rank, "search": cmd_search}

@@ -1,0 +1,127 @@
+"""Architecture search with NNI 3.0 strategies through ``NasExperiment``.
+
+Strategies: ``random`` (uniform sampling without duplicates), ``regularized-evolution`` (aging
+evolution, Real et al., AAAI 2019: tournament of ``sample_size`` from a population of
+``population_size``, mutation of each axis with ``mutation_prob``; defaults are NNI's) and ``grid``
+(every architecture, shuffled). By default the experiment runs on NNI's *sequential* engine: trials
+run one after another in this process, no NNI manager or web server is started, and a trial that
+raises is recorded as failed while the search goes on (``continue_on_failure``). ``engine="local"``
+uses NNI's local training service instead (trials as subprocesses, ``trial_concurrency`` in
+parallel, the web UI on ``port``, which NNI binds on all interfaces).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ddapps.errors import ConfigError
+
+STRATEGIES = ("random", "regularized-evolution", "grid")
+ENGINES = ("sequential", "local")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """How to search: strategy, trial budget, engine and where NNI keeps its files."""
+
+    strategy: str = "regularized-evolution"
+    max_trials: int = 20
+    engine: str = "sequential"
+    population_size: int = 100
+    sample_size: int = 25
+    mutation_prob: float = 0.05
+    top_k: int = 3
+    seed: int = 0
+    trial_concurrency: int = 1
+    port: int = 8080
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"unknown strategy {self.strategy!r}; choose one of: {', '.join(STRATEGIES)}")
+        if self.engine not in ENGINES:
+            raise ConfigError(f"unknown engine {self.engine!r}; choose one of: {', '.join(ENGINES)}")
+        if self.max_trials < 1 or self.top_k < 1 or self.trial_concurrency < 1:
+            raise ConfigError("max_trials, top_k and trial_concurrency must be >= 1")
+        if not 1 <= self.sample_size <= self.population_size:
+            raise ConfigError("sample_size must be between 1 and population_size")
+        if not 0.0 <= self.mutation_prob <= 1.0:
+            raise ConfigError(f"mutation_prob must be in [0, 1], got {self.mutation_prob}")
+        if self.engine == "sequential" and self.trial_concurrency != 1:
+            raise ConfigError("the sequential engine runs one trial at a time (trial_concurrency 1)")
+
+
+@dataclass
+class SearchResult:
+    """Every trial (sample, status, metric) in submission order and the exported top-k samples."""
+
+    trials: list[dict[str, Any]]
+    top: list[dict[str, Any]]
+    seconds: float
+    experiment_id: str
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> int:
+        return sum(t["status"] == "failed" for t in self.trials)
+
+
+def make_strategy(config: SearchConfig) -> Any:
+    """The NNI strategy object named by ``config.strategy``, seeded by ``config.seed``."""
+    from nni.nas import strategy as nni_strategy
+
+    seed = config.seed & 0xFFFFFFFF  # numpy RandomState seeds are 32-bit
+    if config.strategy == "random":
+        return nni_strategy.Random(dedup=True, seed=seed)
+    if config.strategy == "grid":
+        return nni_strategy.GridSearch(shuffle=True, seed=seed)
+    return nni_strategy.RegularizedEvolution(
+        population_size=config.population_size, sample_size=config.sample_size,
+        mutation_prob=config.mutation_prob, dedup=True, seed=seed,
+    )  # fmt: skip
+
+
+def experiment_config(config: SearchConfig, workdir: str | Path) -> Any:
+    """The ``NasExperimentConfig``: sequential in-process engine, or the local training service."""
+    from nni.nas.experiment import NasExperimentConfig
+
+    if config.engine == "sequential":
+        exp_config = NasExperimentConfig("sequential", "simplified")
+        exp_config.execution_engine.continue_on_failure = True
+    else:
+        exp_config = NasExperimentConfig("ts", "simplified", "local")
+        exp_config.trial_concurrency = config.trial_concurrency
+    exp_config.max_trial_number = config.max_trials
+    exp_config.experiment_working_directory = str(Path(workdir).resolve())
+    exp_config.experiment_name = f"ddapps-nas-{config.strategy}"
+    return exp_config
+
+
+def run_search(model_space: Any, evaluator: Any, config: SearchConfig, workdir: str | Path) -> SearchResult:
+    """Run one NAS experiment over ``model_space`` (any NNI ``ModelSpace``) and collect its trials.
+
+    ``evaluator`` is an NNI evaluator (e.g. :func:`ddapps.nas.evaluator.make_evaluator`); NNI's
+    checkpoints and logs go under ``workdir``.
+    """
+    from nni.nas.experiment import NasExperiment
+
+    experiment = NasExperiment(model_space, evaluator, make_strategy(config), experiment_config(config, workdir))
+    start = time.perf_counter()
+    try:
+        experiment.run(port=config.port)
+        seconds = time.perf_counter() - start
+        trials = [
+            {"trial": i, "sample": dict(m.sample or {}), "status": _status(m), "metric": m.metric}
+            for i, m in enumerate(experiment.strategy.list_models(sort=False))
+        ]
+        top = [{"sample": dict(m.sample), "metric": m.metric} for m in experiment.export_top_models(config.top_k)]
+    finally:
+        experiment.stop()
+    return SearchResult(trials=trials, top=top, seconds=seconds, experiment_id=experiment.id, config=asdict(config))
+
+
+def _status(model: Any) -> str:
+    status = model.status
+    return str(getattr(status, "value", status))
