@@ -1,0 +1,60 @@
+"""Class-incremental benchmarks built with Avalanche's own generator from ddapps datasets.
+
+``split-mnist``, ``split-cifar10`` and ``split-digits`` are 5 experiences of 2 classes each, in
+the natural class order (0-1, 2-3, ...), made by
+``avalanche.benchmarks.scenarios.supervised.class_incremental_benchmark`` from the normalised
+tensors of :func:`ddapps.data.load_dataset`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from ddapps.continual.datasets import avalanche_dataset
+from ddapps.data import Benchmark, load_dataset
+from ddapps.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """A split benchmark: the ddapps dataset and the number of experiences."""
+
+    dataset: str
+    num_experiences: int = 5
+
+
+SPLITS: dict[str, SplitSpec] = {
+    "split-mnist": SplitSpec("mnist"),
+    "split-cifar10": SplitSpec("cifar10"),
+    "split-digits": SplitSpec("digits"),
+}
+
+
+def split_scenario(real: Benchmark, num_experiences: int = 5) -> Any:
+    """An Avalanche class-incremental scenario (train and test streams) over ``real``."""
+    from avalanche.benchmarks.scenarios.supervised import class_incremental_benchmark
+
+    if num_experiences < 1 or real.num_classes % num_experiences:
+        raise ConfigError(f"{real.num_classes} classes cannot be split into {num_experiences} equal experiences")
+    datasets = {
+        "train": avalanche_dataset(real.train.images, real.train.labels),
+        "test": avalanche_dataset(real.test.images, real.test.labels),
+    }
+    return class_incremental_benchmark(
+        datasets, class_order=list(range(real.num_classes)), num_experiences=num_experiences
+    )
+
+
+def load_split(
+    name: str, data_dir: str | os.PathLike[str] | None = None, *, download: bool = False
+) -> tuple[Any, Benchmark]:
+    """``(scenario, real benchmark)`` for a registered split name (see :data:`SPLITS`)."""
+    spec = SPLITS.get(name)
+    if spec is None:
+        raise ConfigError(f"unknown benchmark {name!r}; choose one of: {', '.join(SPLITS)}")
+    real = load_dataset(spec.dataset, data_dir, download=download)
+    if len(real.test) == 0:
+        raise ConfigError(f"{spec.dataset} has no test split to evaluate on")
+    return split_scenario(real, spec.num_experiences), real

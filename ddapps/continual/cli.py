@@ -1,0 +1,140 @@
+"""``ddapps continual``: distilled vs Avalanche buffers on a split benchmark (replay and GDumb).
+
+Imports nothing from Avalanche at module level, so ``ddapps --help`` works without the
+``continual`` extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from ddapps.errors import ConfigError
+
+DEFAULT_BUFFERS = "distilled:dm,reservoir,class-balanced,herding"
+CPU_SMALL_DISTILL = {"iterations": 100, "batch_real": 128, "net": "mlp", "dsa": False}
+"""CPU budget of the distilled buffer (keys a method lacks are skipped): DM 100 iterations on a random MLP."""
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``ddapps continual``."""
+    from ddapps.cli import _int_list, _str_list
+
+    p = subparsers.add_parser("continual", help="distilled replay memory vs Avalanche buffers (class-incremental)")
+    p.add_argument("--benchmark", default="split-mnist", help="split-mnist | split-cifar10 | split-digits")
+    p.add_argument("--buffer", type=_str_list, default=_str_list(DEFAULT_BUFFERS),
+                   help=f"comma list of distilled:METHOD, reservoir, class-balanced, herding (default {DEFAULT_BUFFERS})")
+    p.add_argument("--mem-size", type=int, default=100, help="memory size in images (floats honestly counted)")
+    p.add_argument("--protocol", type=_str_list, default=["gdumb", "replay"], help="replay, gdumb or both (comma list)")
+    p.add_argument("--seeds", type=_int_list, default=[0, 1, 2])
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--data-dir", default=None, help="folder with the dataset files (default: $DDAPPS_DATA)")
+    p.add_argument("--download", action="store_true", help="download missing files (torchvision)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    p.add_argument("--quiet", action="store_true", help="no per-run progress lines")
+    b = p.add_argument_group("budget")
+    b.add_argument("--distill-iterations", type=int, default=None, help="iterations of the distilling method")
+    b.add_argument("--distill-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a method config override (JSON value), e.g. net_options={\"width\":32}")
+    b.add_argument("--paper-distill", action="store_true", help="the method's paper config instead of the CPU budget")
+    b.add_argument("--shrink", default="redistill", help="redistill | subselect (older classes when the budget falls)")
+    b.add_argument("--labels", default="hard", help="hard | soft labels in the distilled memory")
+    b.add_argument("--net", default="mlp", help="the continual learner (a ddapps network)")
+    b.add_argument("--net-width", type=int, default=None)
+    b.add_argument("--epochs", type=int, default=1, help="replay: epochs per experience")
+    b.add_argument("--gdumb-epochs", type=int, default=100, help="gdumb: epochs on the memory per experience")
+    b.add_argument("--batch-size", type=int, default=128)
+    return p
+
+
+def distill_overrides(method: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The distilled buffer's method overrides: CPU budget (or paper), then ``--distill-*``."""
+    from ddapps.methods import METHODS
+
+    fields = METHODS.get(method).config_class.__dataclass_fields__
+    overrides = {} if args.paper_distill else {k: v for k, v in CPU_SMALL_DISTILL.items() if k in fields}
+    for item in args.distill_set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--distill-set expects KEY=VALUE, got {item!r}")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    if args.distill_iterations is not None:
+        overrides["iterations"] = args.distill_iterations
+    return overrides
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the comparison and write ``results.json``, ``report.md`` and the plot into ``--out``."""
+    from ddapps.cli import _setup
+    from ddapps.continual.benchmarks import SPLITS, load_split
+    from ddapps.continual.buffers import BufferOptions, parse_buffer
+    from ddapps.continual.experiment import ContinualConfig, LearnerConfig, run_comparison, summarize
+    from ddapps.continual.memory import check_modes
+    from ddapps.continual.outputs import table, write_all
+    from ddapps.methods import create_distiller
+
+    if args.benchmark not in SPLITS:
+        raise ConfigError(f"unknown benchmark {args.benchmark!r}; choose one of: {', '.join(SPLITS)}")
+    check_modes(args.labels, args.shrink)
+    if args.labels == "soft" and "replay" in args.protocol:
+        raise ConfigError("soft labels work with --protocol gdumb only (replay batches mix them with integer labels)")
+    methods = {m for kind, m in map(parse_buffer, args.buffer) if kind == "distilled" and m}
+    if len(methods) > 1:
+        raise ConfigError("compare one distilling method per run (budget options apply to it)")
+    overrides = distill_overrides(next(iter(methods)), args) if methods else {}
+    for method in methods:
+        create_distiller(method, overrides)  # validate before loading data
+    device = _setup(args)
+    learner = LearnerConfig(
+        net=args.net, net_options={"width": args.net_width} if args.net_width else {}, epochs=args.epochs,
+        gdumb_epochs=args.gdumb_epochs, batch_size=args.batch_size,
+    )  # fmt: skip
+    dataset = SPLITS[args.benchmark].dataset
+    options = BufferOptions(
+        overrides=overrides, dataset_name=dataset, labels=args.labels, shrink=args.shrink,
+        num_classes=None, device=str(device),
+    )  # fmt: skip
+    config = ContinualConfig(
+        benchmark=args.benchmark, buffers=tuple(args.buffer), protocols=tuple(args.protocol),
+        mem_size=args.mem_size, seeds=tuple(args.seeds), learner=learner, buffer_options=options,
+    )  # fmt: skip
+    scenario, real = load_split(args.benchmark, args.data_dir, download=args.download)
+    if args.labels == "soft":
+        config = replace(config, buffer_options=replace(options, num_classes=real.num_classes))
+
+    def report(r: Any) -> None:
+        if not args.quiet:
+            accs = " ".join(f"{a:.1f}" for a in r.acc_per_experience)
+            print(f"{r.buffer:>16} {r.protocol:>6} seed {r.seed}: acc after each experience {accs} ({r.seconds:.0f}s)", flush=True)
+
+    results = run_comparison(config, scenario, real, log_dir=args.out / "logs", device=device, on_result=report)
+    rows = summarize(config, results)
+    budget = _budget_text(config, args)
+    write_all(args.out, _config_dict(config), device, rows, budget)
+    print(table(rows))
+    print(f"wrote {args.out}/results.json, report.md, accuracy_per_experience.png, logs/")
+    return 0
+
+
+def _budget_text(config: Any, args: argparse.Namespace) -> str:
+    lc = config.learner
+    distill = "paper config" if args.paper_distill else f"overrides {json.dumps(dict(config.buffer_options.overrides))}"
+    return (
+        f"learner {lc.net} {json.dumps(lc.net_options)}, SGD lr {lc.lr} momentum {lc.momentum} wd {lc.weight_decay}, "
+        f"batch {lc.batch_size}; replay {lc.epochs} epoch(s) per experience; gdumb {lc.gdumb_epochs} epochs on the "
+        f"memory per experience; distilled buffer: {distill}, shrink={config.buffer_options.shrink}, "
+        f"labels={config.buffer_options.labels}"
+    )
+
+
+def _config_dict(config: Any) -> dict[str, Any]:
+    d = asdict(config)
+    d["buffer_options"]["overrides"] = dict(config.buffer_options.overrides)
+    return json.loads(json.dumps(d))

@@ -1,0 +1,215 @@
+"""The comparison: storage policies x protocols x seeds on one class-incremental benchmark.
+
+Each run is a plain Avalanche ``Naive`` strategy with either ``ReplayPlugin(mem_size,
+storage_policy=...)`` (``replay``: train on each experience's data mixed with memory batches) or
+:class:`~ddapps.continual.gdumb.DistilledGDumbPlugin` (``gdumb``: retrain from scratch on the
+memory alone, the DC/DM papers' protocol), evaluated with Avalanche's ``EvaluationPlugin``
+(stream accuracy after every experience, stream forgetting) and logged with its ``TextLogger``
+and ``CSVLogger``. All buffers of one seed share the learner's initial weights; distilled
+memories are computed once per seed and reused by both protocols (they never depend on the
+learner).
+
+Randomness: the learner's weights come from a ``torch.Generator``; Avalanche's own buffers and
+data loaders draw from the global RNGs, which are seeded per run through Avalanche's
+``RNGManager.set_random_seeds`` (its documented determinism entry point).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+
+from ddapps.continual.buffers import BufferOptions, make_buffer, parse_buffer
+from ddapps.data import Benchmark
+from ddapps.errors import ConfigError
+from ddapps.nets import create_net
+from ddapps.utils.seeding import derive_seed, make_generator
+
+PROTOCOLS = ("replay", "gdumb")
+ACC_KEY = "Top1_Acc_Stream/eval_phase/test_stream"
+FORGET_KEY = "StreamForgetting/eval_phase/test_stream"
+
+
+@dataclass(frozen=True)
+class LearnerConfig:
+    """The continual learner and its SGD (the DC/DM evaluation optimiser: lr 0.01, momentum 0.9, wd 5e-4)."""
+
+    net: str = "convnet"
+    net_options: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 1
+    """replay: epochs over each experience (with memory batches)."""
+    gdumb_epochs: int = 50
+    """gdumb: epochs over the memory after each experience."""
+    batch_size: int = 32
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.gdumb_epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ConfigError("epochs, gdumb_epochs and batch_size must be >= 1 and lr > 0")
+
+
+@dataclass(frozen=True)
+class ContinualConfig:
+    """One comparison: every buffer under every protocol, for every seed."""
+
+    benchmark: str = "split-mnist"
+    buffers: tuple[str, ...] = ("distilled:dm", "reservoir", "class-balanced", "herding")
+    protocols: tuple[str, ...] = ("gdumb", "replay")
+    mem_size: int = 100
+    seeds: tuple[int, ...] = (0, 1, 2)
+    learner: LearnerConfig = LearnerConfig()
+    buffer_options: BufferOptions = BufferOptions()
+
+    def __post_init__(self) -> None:
+        if not self.buffers or not self.protocols or not self.seeds:
+            raise ConfigError("give at least one buffer, one protocol and one seed")
+        for spec in self.buffers:
+            parse_buffer(spec)
+        for protocol in self.protocols:
+            if protocol not in PROTOCOLS:
+                raise ConfigError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
+        if self.mem_size < 1:
+            raise ConfigError(f"mem_size must be >= 1, got {self.mem_size}")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One (buffer, protocol, seed) run: stream accuracy (%) after each experience, forgetting (%)."""
+
+    buffer: str
+    protocol: str
+    seed: int
+    acc_per_experience: list[float]
+    forgetting: float
+    seconds: float
+
+
+def run_comparison(
+    config: ContinualConfig,
+    scenario: Any,
+    real: Benchmark,
+    *,
+    log_dir: Path | None = None,
+    device: str | torch.device = "cpu",
+    on_result: Callable[[RunResult], None] | None = None,
+) -> list[RunResult]:
+    """Every run of ``config``; ``on_result`` is called after each (progress reporting)."""
+    results = []
+    for seed in config.seeds:
+        cache: dict[Any, Any] = {}
+        for protocol in config.protocols:
+            for spec in config.buffers:
+                result = run_one(config, scenario, real, spec, protocol, seed, cache=cache, log_dir=log_dir, device=device)
+                results.append(result)
+                if on_result is not None:
+                    on_result(result)
+    return results
+
+
+def run_one(
+    config: ContinualConfig,
+    scenario: Any,
+    real: Benchmark,
+    spec: str,
+    protocol: str,
+    seed: int,
+    *,
+    cache: dict[Any, Any] | None = None,
+    log_dir: Path | None = None,
+    device: str | torch.device = "cpu",
+) -> RunResult:
+    """Train a fresh learner through the stream with buffer ``spec`` under ``protocol``."""
+    from avalanche.training.determinism.rng_manager import RNGManager
+    from avalanche.training.plugins import ReplayPlugin
+    from avalanche.training.supervised import Naive
+
+    from ddapps.continual.gdumb import DistilledGDumbPlugin
+
+    start = time.perf_counter()
+    RNGManager.set_random_seeds(derive_seed(seed, "avalanche", spec, protocol) % 2**32)
+    lc = config.learner
+    model = create_net(
+        lc.net, real.channels, real.num_classes, real.image_size,
+        generator=make_generator(derive_seed(seed, "learner")), **lc.net_options,
+    )  # fmt: skip
+    buffer = make_buffer(spec, config.mem_size, model, seed=seed, options=config.buffer_options, cache=cache)
+    if protocol == "gdumb":
+        plugin: Any = DistilledGDumbPlugin(storage_policy=buffer)
+        epochs = lc.gdumb_epochs
+    else:
+        plugin = ReplayPlugin(config.mem_size, storage_policy=buffer)
+        epochs = lc.epochs
+    optimizer = torch.optim.SGD(model.parameters(), lr=lc.lr, momentum=lc.momentum, weight_decay=lc.weight_decay)
+    strategy = Naive(
+        model=model, optimizer=optimizer, criterion=torch.nn.CrossEntropyLoss(), train_mb_size=lc.batch_size,
+        train_epochs=epochs, eval_mb_size=1000, device=torch.device(device), plugins=[plugin],
+        evaluator=_evaluator(log_dir, f"{spec.replace(':', '-')}_{protocol}_seed{seed}"),
+    )  # fmt: skip
+    accs, metrics = [], {}
+    for experience in scenario.train_stream:
+        strategy.train(experience)
+        metrics = strategy.eval(scenario.test_stream)
+        accs.append(100.0 * float(_metric(metrics, ACC_KEY)))
+    forgetting = 100.0 * float(_metric(metrics, FORGET_KEY, default=0.0))
+    return RunResult(spec, protocol, seed, accs, forgetting, time.perf_counter() - start)
+
+
+def _evaluator(log_dir: Path | None, name: str) -> Any:
+    from avalanche.evaluation.metrics import accuracy_metrics, forgetting_metrics
+    from avalanche.logging import CSVLogger, TextLogger
+    from avalanche.training.plugins import EvaluationPlugin
+
+    loggers: list[Any] = []
+    if log_dir is not None:
+        folder = Path(log_dir) / name
+        folder.mkdir(parents=True, exist_ok=True)
+        loggers = [TextLogger(open(folder / "log.txt", "w")), CSVLogger(log_folder=str(folder))]  # noqa: SIM115
+    return EvaluationPlugin(
+        accuracy_metrics(experience=True, stream=True),
+        forgetting_metrics(experience=True, stream=True),
+        loggers=loggers,
+    )
+
+
+def _metric(metrics: dict[str, Any], prefix: str, default: float | None = None) -> float:
+    for key, value in metrics.items():
+        if key.startswith(prefix):
+            return float(value)
+    if default is None:
+        raise KeyError(f"Avalanche reported no {prefix} metric")
+    return default
+
+
+def summarize(config: ContinualConfig, results: Sequence[RunResult]) -> list[dict[str, Any]]:
+    """``results.json`` rows: one per (buffer, protocol), mean/std over seeds."""
+    rows = []
+    for protocol in config.protocols:
+        for spec in config.buffers:
+            runs = [r for r in results if r.buffer == spec and r.protocol == protocol]
+            if not runs:
+                continue
+            finals = [r.acc_per_experience[-1] for r in runs]
+            curves = list(zip(*(r.acc_per_experience for r in runs)))
+            rows.append(
+                {
+                    "benchmark": config.benchmark,
+                    "buffer": spec,
+                    "protocol": protocol,
+                    "mem_size": config.mem_size,
+                    "seed_count": len(runs),
+                    "final_acc_mean": statistics.fmean(finals),
+                    "final_acc_std": statistics.pstdev(finals) if len(finals) > 1 else 0.0,
+                    "forgetting_mean": statistics.fmean(r.forgetting for r in runs),
+                    "seconds": sum(r.seconds for r in runs),
+                    "acc_per_experience": [statistics.fmean(c) for c in curves],
+                    "final_acc_per_seed": finals,
+                }
+            )
+    return rows

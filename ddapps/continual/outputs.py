@@ -1,0 +1,86 @@
+"""What ``ddapps continual`` writes: ``results.json``, ``report.md`` and the accuracy plot."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from ddapps.report import command_line, format_table, results_document, write_outputs
+from ddapps.utils.atomic import write_bytes
+
+COLUMNS = ["buffer", "protocol", "mem_size", "seed_count", "final_acc", "forgetting_mean", "seconds"]
+
+
+def table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Markdown table; ``final_acc`` is ``mean ± std`` (%)."""
+    shown = [dict(r) | {"final_acc": f"{r['final_acc_mean']:.2f} ± {r['final_acc_std']:.2f}"} for r in rows]
+    return format_table(shown, COLUMNS)
+
+
+def margins(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Per protocol: each distilled buffer's final accuracy minus the best Avalanche buffer's."""
+    lines = []
+    for protocol in dict.fromkeys(r["protocol"] for r in rows):
+        mine = [r for r in rows if r["protocol"] == protocol and r["buffer"].startswith("distilled:")]
+        theirs = [r for r in rows if r["protocol"] == protocol and not r["buffer"].startswith("distilled:")]
+        if not mine or not theirs:
+            continue
+        best = max(theirs, key=lambda r: r["final_acc_mean"])
+        for r in mine:
+            gap = r["final_acc_mean"] - best["final_acc_mean"]
+            lines.append(f"- {protocol}: {r['buffer']} {gap:+.2f} points vs the best Avalanche buffer ({best['buffer']})")
+    return lines
+
+
+def save_curves(rows: Sequence[Mapping[str, Any]], path: Path, *, title: str) -> None:
+    """Stream accuracy after each experience, one line per buffer, one panel per protocol."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    protocols = list(dict.fromkeys(r["protocol"] for r in rows))
+    fig, axes = plt.subplots(1, len(protocols), figsize=(4.5 * len(protocols), 3.5), squeeze=False)
+    for ax, protocol in zip(axes[0], protocols):
+        for r in rows:
+            if r["protocol"] == protocol:
+                ys = r["acc_per_experience"]
+                ax.plot(range(1, len(ys) + 1), ys, marker="o", label=r["buffer"])
+        ax.set_title(f"{protocol}", fontsize=9)
+        ax.set_xlabel("experiences trained")
+        ax.set_ylabel("test accuracy, all classes (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    write_bytes(path, buffer.getvalue())
+
+
+def write_all(out: Path, config: Mapping[str, Any], device: Any, rows: list[dict[str, Any]], budget: str) -> None:
+    """``results.json``, ``report.md`` and ``accuracy_per_experience.png`` into ``out``."""
+    title = f"{config['benchmark']}, memory {config['mem_size']}"
+    save_curves(rows, out / "accuracy_per_experience.png", title=title)
+    report = "\n".join(
+        [
+            f"# ddapps continual: {title}",
+            "",
+            f"Command: `{command_line()}`",
+            "",
+            f"Budget: {budget}",
+            "",
+            table(rows),
+            "",
+            *margins(rows),
+            "",
+            "Final accuracy: stream accuracy over all test classes after the last experience (%).",
+            "Forgetting: Avalanche's StreamForgetting after the last experience (%).",
+            "",
+            "![accuracy after each experience](accuracy_per_experience.png)",
+            "",
+        ]
+    )
+    write_outputs(out, results_document("continual", config, device, rows), report)
