@@ -57,7 +57,12 @@ class IterativeDistiller(Distiller):
         }
         start = 0
         if checkpoint is not None and checkpoint.resume and Path(checkpoint.path).is_file():
-            start = load_checkpoint(checkpoint.path, fingerprint=fingerprint, params=params, optimizer=optimizer)
+            extra = {f"extra.{k}": v.detach().clone() for k, v in self.extra_state().items()}
+            start = load_checkpoint(
+                checkpoint.path, fingerprint=fingerprint, params={**params, **extra}, optimizer=optimizer
+            )
+            if extra:
+                self.load_extra_state({k.removeprefix("extra."): v for k, v in extra.items()})
         bar = tqdm(range(start, total), initial=start, total=total, desc=self.name, disable=not self.progress)
         for it in bar:
             t0 = time.perf_counter()
@@ -75,8 +80,13 @@ class IterativeDistiller(Distiller):
                 callback(event)
             bar.set_postfix(loss=f"{value:.4g}", refresh=False)
             if checkpoint is not None and ((it + 1) % checkpoint.every == 0 or it + 1 == total):
+                extra = {f"extra.{k}": v for k, v in self.extra_state().items()}
                 save_checkpoint(
-                    checkpoint.path, iteration=it + 1, fingerprint=fingerprint, params=params, optimizer=optimizer
+                    checkpoint.path,
+                    iteration=it + 1,
+                    fingerprint=fingerprint,
+                    params={**params, **extra},
+                    optimizer=optimizer,
                 )
         return self.finalize(params, real, ipc, base_seed=base_seed, iterations=total)
 
@@ -102,6 +112,17 @@ class IterativeDistiller(Distiller):
 
     def after_step(self, params: dict[str, Tensor]) -> None:
         """Projection or clamping after each optimiser step (none by default)."""
+
+    def extra_state(self) -> dict[str, Tensor]:
+        """Non-learnable state a resume must restore (e.g. networks trained alongside the set).
+
+        Keys and shapes must be fixed once :meth:`setup` has run; the tensors are saved in each
+        checkpoint beside the learnable ones (as ``extra.<key>``). None by default.
+        """
+        return {}
+
+    def load_extra_state(self, state: dict[str, Tensor]) -> None:
+        """Restore what :meth:`extra_state` returned; called on resume, after :meth:`setup`."""
 
     def finalize(self, params: dict[str, Tensor], real: Benchmark, ipc: int, **meta: Any) -> SyntheticSet:
         """Turn the learned tensors into a :class:`SyntheticSet` (plain images by default)."""
