@@ -125,6 +125,20 @@ def _plugin_modules() -> list[Any]:
     return found
 
 
+def parse_key_values(items: Sequence[str], flag: str) -> dict[str, Any]:
+    """``["k=v", ...]`` from a repeated ``flag`` -> ``{k: JSON value of v (or the raw string)}``."""
+    parsed: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{flag} expects KEY=VALUE, got {item!r}")
+        try:
+            parsed[key] = json.loads(value)
+        except json.JSONDecodeError:
+            parsed[key] = value
+    return parsed
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
     if args.config is not None:
@@ -137,14 +151,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {args.config} must hold a JSON object")
         overrides.update(loaded)
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
-        try:
-            overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key] = value
+    overrides.update(parse_key_values(args.set, "--set"))
     if args.iterations is not None:
         overrides["iterations"] = args.iterations
     return overrides

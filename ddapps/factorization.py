@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 

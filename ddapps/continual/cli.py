@@ -57,14 +57,9 @@ def distill_overrides(method: str, args: argparse.Namespace) -> dict[str, Any]:
 
     fields = METHODS.get(method).config_class.__dataclass_fields__
     overrides = {} if args.paper_distill else {k: v for k, v in CPU_SMALL_DISTILL.items() if k in fields}
-    for item in args.distill_set:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--distill-set expects KEY=VALUE, got {item!r}")
-        try:
-            overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key] = value
+    from ddapps.cli import parse_key_values
+
+    overrides.update(parse_key_values(args.distill_set, "--distill-set"))
     if args.distill_iterations is not None:
         overrides["iterations"] = args.distill_iterations
     return overrides

@@ -60,14 +60,9 @@ def build_config(args: argparse.Namespace) -> Any:
     method_options = dict(budget.get("method_options", FederatedConfig().method_options))
     if args.method not in (None, "dm"):
         method_options = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
-        try:
-            method_options[key] = json.loads(value)
-        except json.JSONDecodeError:
-            method_options[key] = value
+    from ddapps.cli import parse_key_values
+
+    method_options.update(parse_key_values(args.set, "--set"))
     model_options = None
     if args.model_options is not None:
         try:

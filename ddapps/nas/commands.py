@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -15,14 +14,9 @@ def _overrides(args: argparse.Namespace, method: str) -> dict[str, Any]:
     from ddapps.budgets import get_budget
 
     overrides = get_budget(args.distill_budget).overrides(method)
-    for item in args.distill_set:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--distill-set expects KEY=VALUE, got {item!r}")
-        try:
-            overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key] = value
+    from ddapps.cli import parse_key_values
+
+    overrides.update(parse_key_values(args.distill_set, "--distill-set"))
     return overrides
 
 
