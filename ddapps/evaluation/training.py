@@ -45,7 +45,9 @@ def protocol_loss(logits: Tensor, targets: Tensor, kind: str, num_classes: int) 
     if kind == "mse":
         if not targets.is_floating_point():
             targets = F.one_hot(targets, num_classes).float() - 1.0 / num_classes
-        return 0.5 * ((logits - targets) ** 2).sum(dim=1).mean()
+        # 0.5 * mean squared error over all outputs (KIP/FRePo's loss); a sum over classes would
+        # scale gradients by the number of classes and diverge at the protocol's lr 0.01.
+        return 0.5 * F.mse_loss(logits, targets)
     if targets.is_floating_point():
         return -(targets.softmax(dim=1) * logits.log_softmax(dim=1)).sum(dim=1).mean()
     return F.cross_entropy(logits, targets)
