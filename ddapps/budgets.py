@@ -67,10 +67,10 @@ BUDGETS: dict[str, Budget] = {
     "demo": Budget(
         name="demo",
         description=(
-            "demo budget on digits: DM 300 iterations with 64 real images per class; evaluation: "
-            "3 ConvNet-3 (width 128) x 300 epochs with DSA"
+            "demo budget on digits: DM 300 iterations (256 real images per class, i.e. whole classes); "
+            "evaluation: 3 ConvNet-3 (width 128) x 300 epochs with DSA"
         ),
-        method_overrides={"dm": {"iterations": 300, "batch_real": 64}},
+        method_overrides={"dm": {"iterations": 300}},
         eval=EvalConfig(n_eval=3, epochs=300),
     ),
 }
