@@ -103,11 +103,7 @@ def save_grid(synset: SyntheticSet, path: str | Path, *, max_per_class: int = 20
                 ax.set_ylabel(names[c] if c < len(names) else str(c), rotation=0, ha="right", va="center", fontsize=7)
     method = synset.meta.get("method", "?")
     fig.suptitle(f"{method} ipc={synset.meta.get('ipc', '?')}", fontsize=9)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    write_bytes(path, buffer.getvalue())
+    save_figure(fig, path)
 
 
 def save_accuracy_plot(rows: Sequence[Mapping[str, Any]], path: str | Path, *, title: str) -> None:
@@ -128,6 +124,13 @@ def save_accuracy_plot(rows: Sequence[Mapping[str, Any]], path: str | Path, *, t
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    save_figure(fig, path)
+
+
+def save_figure(fig: Any, path: str | Path) -> None:
+    """Lay out ``fig``, write it as PNG to ``path`` atomically, and close it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)

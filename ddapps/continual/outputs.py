@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ddapps.report import command_line, format_table, results_document, write_outputs
-from ddapps.utils.atomic import write_bytes
+from ddapps.report import command_line, format_table, results_document, save_figure, write_outputs
 
 COLUMNS = ["buffer", "protocol", "mem_size", "seed_count", "final_acc", "forgetting_mean", "seconds"]
 
@@ -53,11 +51,7 @@ def save_curves(rows: Sequence[Mapping[str, Any]], path: Path, *, title: str) ->
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    write_bytes(path, buffer.getvalue())
+    save_figure(fig, path)
 
 
 def write_all(out: Path, config: Mapping[str, Any], device: Any, rows: list[dict[str, Any]], budget: str) -> None:

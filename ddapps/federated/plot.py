@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ddapps.utils.atomic import write_bytes
+from ddapps.report import save_figure
 
 
 def save_bytes_plot(rows: Sequence[Mapping[str, Any]], path: str | Path, *, title: str) -> None:
@@ -35,8 +34,4 @@ def save_bytes_plot(rows: Sequence[Mapping[str, Any]], path: str | Path, *, titl
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    write_bytes(path, buffer.getvalue())
+    save_figure(fig, path)

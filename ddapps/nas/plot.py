@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ddapps.utils.atomic import write_bytes
+from ddapps.report import save_figure
 
 
 def save_rank_scatter(
@@ -32,8 +31,4 @@ def save_rank_scatter(
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=7)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    write_bytes(path, buffer.getvalue())
+    save_figure(fig, path)
