@@ -163,6 +163,22 @@ class SyntheticSet:
         return sizes.pop()
 
     # -------------------------------------------------------------------- I/O
+    def flat_tensors(self) -> dict[str, Tensor]:
+        """Every tensor under its file key (``labels``, ``images``, ``lr``, ``factor.*``, ``zca.*``).
+
+        The one flat layout shared by the safetensors file and Flower records.
+        """
+        tensors: dict[str, Tensor] = {"labels": self.labels}
+        if self.images is not None:
+            tensors["images"] = self.images
+        if self.lr is not None:
+            tensors["lr"] = self.lr.reshape(1).float()
+        for key, value in self.factors.items():
+            tensors[f"factor.{key}"] = value
+        if self.zca is not None:
+            tensors["zca.mean"], tensors["zca.matrix"] = self.zca["mean"], self.zca["matrix"]
+        return tensors
+
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the set atomically to ``path`` (``.safetensors``) plus a readable ``.json`` copy."""
         from safetensors.torch import save_file
@@ -171,15 +187,7 @@ class SyntheticSet:
         if target.suffix != ".safetensors":
             target = target.with_suffix(".safetensors")
         s = self.detach()
-        tensors: dict[str, Tensor] = {"labels": s.labels}
-        if s.images is not None:
-            tensors["images"] = s.images
-        if s.lr is not None:
-            tensors["lr"] = s.lr.reshape(1).float()
-        for key, value in s.factors.items():
-            tensors[f"factor.{key}"] = value
-        if s.zca is not None:
-            tensors["zca.mean"], tensors["zca.matrix"] = s.zca["mean"], s.zca["matrix"]
+        tensors = s.flat_tensors()
         header = {
             "schema_version": SCHEMA_VERSION,
             "num_classes": s.num_classes,

@@ -33,15 +33,7 @@ _NO_FACTORIZATION = "none"  # not "": Flower's ConfigRecord.count_bytes() reject
 def synset_to_records(synset: SyntheticSet) -> RecordDict:
     """``synset`` as ``{"synset": ArrayRecord, "synset-meta": ConfigRecord}`` (no side effects)."""
     s = synset.detach()
-    tensors: dict[str, torch.Tensor] = {"labels": s.labels}
-    if s.images is not None:
-        tensors["images"] = s.images
-    if s.lr is not None:
-        tensors["lr"] = s.lr.reshape(1).float()
-    for key, value in s.factors.items():
-        tensors[f"factor.{key}"] = value
-    if s.zca is not None:
-        tensors["zca.mean"], tensors["zca.matrix"] = s.zca["mean"], s.zca["matrix"]
+    tensors = s.flat_tensors()
     arrays = ArrayRecord({k: Array(v.numpy()) for k, v in tensors.items()})
     meta = ConfigRecord(
         {
