@@ -39,3 +39,19 @@ def test_bench_core_fails_fast_on_bad_method_or_ipc(tmp_path: Path) -> None:
 def test_unknown_budget() -> None:
     with pytest.raises(ConfigError, match="small"):
         get_budget("huge")
+
+
+def test_bench_core_resume_reuses_finished_pairs_only(tmp_path: Path) -> None:
+    budget = get_budget("smoke")
+    first = bench_core(fake_benchmark(), ["random", "dm"], [1], budget, tmp_path, progress=False)
+    pair = tmp_path / "pairs" / "dm_ipc1.json"
+    saved = json.loads(pair.read_text())
+    saved["row"]["acc_mean"] = -1.0  # a marker: only a reused row can carry it
+    pair.write_text(json.dumps(saved))
+    (tmp_path / "pairs" / "random_ipc1.json").write_text("{truncated")
+    again = bench_core(fake_benchmark(), ["random", "dm"], [1], budget, tmp_path, progress=False, resume=True)
+    by_method = {row["method"]: row for row in again}
+    assert by_method["dm"]["acc_mean"] == -1.0
+    assert by_method["random"]["acc_mean"] == next(r for r in first if r["method"] == "random")["acc_mean"]
+    fresh = bench_core(fake_benchmark(), ["dm"], [1], budget, tmp_path, progress=False, resume=False)
+    assert fresh[0]["acc_mean"] != -1.0

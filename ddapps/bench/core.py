@@ -16,6 +16,7 @@ from ddapps.data import Benchmark
 from ddapps.methods.base import check_ipc
 from ddapps.report import command_line, format_table, results_document, save_accuracy_plot, save_grid, write_outputs
 from ddapps.runner import distill_and_evaluate
+from ddapps.utils.atomic import write_json
 
 COLUMNS = ("method", "ipc", "acc_mean", "n_eval", "distill_seconds", "peak_mem_mb")
 
@@ -31,8 +32,14 @@ def bench_core(
     device: torch.device | str = "cpu",
     command: str = "bench core",
     progress: bool = True,
+    resume: bool = False,
 ) -> list[dict[str, Any]]:
-    """Run every (method, ipc) pair under ``budget``; write the outputs into ``out``; return rows."""
+    """Run every (method, ipc) pair under ``budget``; write the outputs into ``out``; return rows.
+
+    Each finished pair is saved at once to ``out/pairs/<method>_ipc<k>.json`` (with the settings
+    that produced it). With ``resume=True`` a pair whose file holds the same settings is reused
+    instead of rerun, so an interrupted hour-long benchmark continues where it stopped.
+    """
     from ddapps.methods import METHODS
 
     for name in methods:
@@ -42,6 +49,12 @@ def bench_core(
     rows: list[dict[str, Any]] = []
     pairs = [(m, k) for k in ipcs for m in methods]
     for method, ipc in tqdm(pairs, desc=command, disable=not progress):
+        settings = _pair_settings(benchmark, method, ipc, budget, seed)
+        pair_file = out / "pairs" / f"{method}_ipc{ipc}.json"
+        done = _finished_pair(pair_file, settings) if resume else None
+        if done is not None:
+            rows.append(done)
+            continue
         result = distill_and_evaluate(
             benchmark,
             method,
@@ -53,7 +66,9 @@ def bench_core(
             progress=progress,
         )
         save_grid(result.synset, out / "grids" / f"{method}_ipc{ipc}.png", class_names=benchmark.class_names)
-        rows.append(result.row(benchmark.name) | {"budget": budget.name})
+        row = result.row(benchmark.name) | {"budget": budget.name}
+        write_json(pair_file, {"settings": settings, "row": row})
+        rows.append(row)
     config = {
         "dataset": benchmark.describe(),
         "methods": list(methods),
@@ -87,3 +102,32 @@ def bench_core(
     write_outputs(out, document, report)
     print(table)
     return rows
+
+
+def _pair_settings(benchmark: Benchmark, method: str, ipc: int, budget: Budget, seed: int) -> dict[str, Any]:
+    """Everything that determines one pair's result (compared on resume), as JSON-ready values."""
+    import json
+
+    settings = {
+        "dataset": benchmark.describe(),
+        "method": method,
+        "ipc": ipc,
+        "budget": budget.name,
+        "overrides": budget.overrides(method),
+        "eval": budget.eval_config().__dict__,
+        "seed": seed,
+    }
+    return json.loads(json.dumps(settings, default=str))
+
+
+def _finished_pair(path: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
+    """The saved row of a finished pair run with exactly ``settings`` (``None``: run it)."""
+    import json
+
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(saved, dict) or saved.get("settings") != settings or not isinstance(saved.get("row"), dict):
+        return None
+    return saved["row"]
