@@ -19,7 +19,7 @@ Speed: all classes go through the network in one batched forward (real side unde
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import Tensor
@@ -89,29 +89,46 @@ class DistributionMatching(IterativeDistiller):
     ) -> Tensor:
         reinitialize_(self.net, generator)
         syn = params["images"]
-        real_batches, syn_batches, real_sizes = [], [], []
-        for c in range(real.num_classes):
+        per_class = [syn[c * ipc : (c + 1) * ipc] for c in range(real.num_classes)]
+        real_batches, syn_batches = self.class_batches(per_class, real, generator)
+        return self.mean_embedding_gap(real_batches, syn_batches)[0]
+
+    def class_batches(
+        self, syn_per_class: Sequence[Tensor], real: Benchmark, generator: torch.Generator
+    ) -> tuple[list[Tensor], list[Tensor]]:
+        """Per class: ``batch_real`` real images and the class's synthetic images, both under one
+        shared (siamese) DSA draw when DSA is on."""
+        real_batches, syn_batches = [], []
+        for c, x_syn in enumerate(syn_per_class):
             idx = real.train.class_indices(c)
             pick = idx[torch.randperm(idx.numel(), generator=generator)[: self.config.batch_real]]
             x_real = self.real_images[pick.to(self.device)]
-            x_syn = syn[c * ipc : (c + 1) * ipc]
             if self.dsa is not None:
-                aug = self.dsa.sample(max(x_real.shape[0], ipc), generator=generator, device=self.device)
+                aug = self.dsa.sample(max(x_real.shape[0], x_syn.shape[0]), generator=generator, device=self.device)
                 x_real, x_syn = self.dsa.apply(x_real, aug), self.dsa.apply(x_syn, aug)
             real_batches.append(x_real)
             syn_batches.append(x_syn)
-            real_sizes.append(x_real.shape[0])
-        num_classes = real.num_classes
+        return real_batches, syn_batches
+
+    def mean_embedding_gap(self, real_batches: Sequence[Tensor], syn_batches: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
+        """``(sum_c ||mean psi(real_c) - mean psi(syn_c)||^2, psi(syn))`` with ``psi = self.net.embed``.
+
+        Every class must have the same number of synthetic images; the real side runs under
+        ``no_grad`` and all classes go through the network in one batched forward per side.
+        """
+        num_classes = len(real_batches)
+        real_sizes = [x.shape[0] for x in real_batches]
         with torch.no_grad():
-            real_feat = self.net.embed(torch.cat(real_batches))
+            real_feat = self.net.embed(torch.cat(list(real_batches))).float()  # fp32 sums under bf16 autocast
         real_labels = torch.repeat_interleave(
             torch.arange(num_classes, device=self.device), torch.tensor(real_sizes, device=self.device)
         )
         real_mean = torch.zeros(num_classes, real_feat.shape[1], device=self.device).index_add_(
             0, real_labels, real_feat
         ) / torch.tensor(real_sizes, device=self.device, dtype=real_feat.dtype).unsqueeze(1)
-        syn_mean = self.net.embed(torch.cat(syn_batches)).reshape(num_classes, ipc, -1).mean(dim=1)
-        return ((real_mean - syn_mean) ** 2).sum()
+        syn_feat = self.net.embed(torch.cat(list(syn_batches)))
+        syn_mean = syn_feat.reshape(num_classes, -1, syn_feat.shape[1]).mean(dim=1)
+        return ((real_mean - syn_mean) ** 2).sum(), syn_feat
 
     def finalize(self, params: dict[str, Tensor], real: Benchmark, ipc: int, **meta: Any) -> SyntheticSet:
         return self.make_synset(real, ipc, params["images"], dsa_strategy=self.strategy, **meta)

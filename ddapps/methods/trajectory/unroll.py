@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ddapps.augment import DSA, AugParams
+from ddapps.errors import ConfigError
 from ddapps.methods.trajectory.flat import FlatSpec
 
 
@@ -108,12 +109,34 @@ def match_loss(
     dsa: DSA | None = None,
 ) -> Tensor:
     """The trajectory-matching loss through the fully unrolled graph (memory linear in steps)."""
+    theta = unroll_sgd(net, spec, start, images, labels, lr, plan, dsa)
+    return _normalized_distance(theta, start.detach(), target.detach())[0]
+
+
+def unroll_sgd(
+    net: nn.Module,
+    spec: FlatSpec,
+    start: Tensor,
+    images: Tensor,
+    labels: Tensor,
+    lr: Tensor,
+    plan: StepPlan,
+    dsa: DSA | None = None,
+) -> Tensor:
+    """``theta_N`` after ``len(plan)`` differentiable SGD steps from ``start`` (detached).
+
+    ``lr`` is one learning rate for every step (a scalar) or one per step (``[len(plan)]``, as
+    in Wang et al., "Dataset Distillation", 2018). The result stays differentiable in ``images``
+    and ``lr``; memory grows linearly with the number of steps.
+    """
+    if lr.ndim and lr.numel() != len(plan):
+        raise ConfigError(f"expected one learning rate per step ({len(plan)}), got {lr.numel()}")
     theta = start.detach().requires_grad_(True)
-    for idx, aug in zip(plan.batches, plan.augs):
+    for i, (idx, aug) in enumerate(zip(plan.batches, plan.augs)):
         ce = _step_loss(net, spec, theta, images[idx], labels[idx], aug, dsa)
         (grad,) = torch.autograd.grad(ce, theta, create_graph=True)
-        theta = theta - lr * grad
-    return _normalized_distance(theta, start.detach(), target.detach())[0]
+        theta = theta - (lr[i] if lr.ndim else lr) * grad
+    return theta
 
 
 def match_loss_constant_memory(
