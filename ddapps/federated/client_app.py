@@ -9,10 +9,11 @@ and, optionally, a ``data-dir`` (``--node-config`` of a SuperNode).
 the :class:`~ddapps.synthetic.SyntheticSet` as records (:func:`synset_to_records`) plus a
 ``"metrics"`` MetricRecord (``num-examples``, ``distill-seconds``). If the instruction carries the
 global model (``"global-model"`` ArrayRecord, iterative mode), a DM client matches features of the
-perturbed global model (:class:`~ddapps.federated.feddm.GlobalModelDM`) and every method
-warm-starts from the client's previous set, kept in ``context.state`` (never sent).
+perturbed global model (:class:`~ddapps.federated.feddm.GlobalModelDM`; a DP method such as
+``dp-dm`` keeps its own private algorithm) and every method warm-starts from the client's previous
+set, kept in ``context.state`` (never sent; a DP client's previous set is its own earlier release).
 A method that records differential-privacy accounting in ``synset.meta["privacy"]`` has it
-forwarded unchanged; the server collects it per client.
+forwarded unchanged; the server composes it per client (:mod:`ddapps.federated.client_privacy`).
 
 ``train`` (the FedAvg baseline) loads the ``"arrays"`` it receives, trains ``local-epochs`` on the
 partition and replies ``"arrays"`` + ``"metrics"`` as Flower's FedAvg expects.
@@ -40,6 +41,7 @@ from ddapps.federated.synsets import empty_set, to_global, to_local
 from ddapps.federated import task
 from ddapps.methods import create_distiller
 from ddapps.methods.dm import DistributionMatching
+from ddapps.privacy.mechanism import DPOptions
 from ddapps.utils.seeding import derive_seed, make_generator
 
 GLOBAL_MODEL_KEY = "global-model"
@@ -75,7 +77,9 @@ def distill(message: Message, context: Context) -> Message:
     local, classes = task.local_benchmark(bench, split, config.ipc)
     distiller = create_distiller(config.method, config.method_overrides())
     global_arrays = message.content.array_records.get(GLOBAL_MODEL_KEY)
-    uses_global = global_arrays is not None and isinstance(distiller, DistributionMatching)
+    # A DP method keeps its own (private) algorithm: GlobalModelDM would drop the clipping and noise.
+    private = isinstance(distiller.config, DPOptions)
+    uses_global = global_arrays is not None and isinstance(distiller, DistributionMatching) and not private
     if uses_global:
         distiller = GlobalModelDM(
             distiller.config, global_state=arrays_to_state(global_arrays), num_classes=bench.num_classes,

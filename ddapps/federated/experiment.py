@@ -3,16 +3,20 @@
 One row per mode: ``mode, dataset, clients, alpha, rounds, bytes_up, bytes_down, acc_mean,
 acc_std`` (bytes are means over seeds, accuracy is the final round's mean ± std over seeds), plus
 ``per_round`` (bytes and accuracy per round), ``failures`` (every failed client, with its seed)
-``privacy`` (clients' privacy metadata, if any) and ``runs`` (each seed's full log).
+``privacy`` (clients' privacy metadata, if any), ``client_privacy`` (each client's composed
+epsilon per seed), ``epsilon_max`` (the released global data's ``(epsilon, delta)``: the max over
+clients and seeds; ``None`` if no client recorded privacy) and ``runs`` (each seed's full log).
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from ddapps.federated.accounting import RunLog
+from ddapps.federated.client_privacy import INF, client_privacy, privacy_lines, release_guarantee
 from ddapps.federated.settings import FederatedConfig
 
 COLUMNS = ["mode", "dataset", "clients", "alpha", "rounds", "bytes_up", "bytes_down", "acc_mean"]
@@ -46,6 +50,8 @@ def mode_row(config: FederatedConfig, mode: str, logs: Sequence[RunLog]) -> dict
     """The result row of one mode over its seeds."""
     accs = [log.final_accuracy for log in logs]
     mean, std = _mean_std(accs)
+    per_client = {log.seed: client_privacy(log.privacy) for log in logs}
+    guarantees = [g for g in (release_guarantee(rows) for rows in per_client.values()) if g is not None]
     numbers = sorted({r.round for log in logs for r in log.rounds})
     per_round = []
     for number in numbers:
@@ -76,8 +82,14 @@ def mode_row(config: FederatedConfig, mode: str, logs: Sequence[RunLog]) -> dict
         "per_round": per_round,
         "failures": [f | {"seed": log.seed} for log in logs for f in log.failures],
         "privacy": [p | {"seed": log.seed} for log in logs for p in log.privacy],
+        "client_privacy": [r | {"seed": seed} for seed, rows in per_client.items() for r in rows],
+        "epsilon_max": max(guarantees, key=_epsilon_order) if guarantees else None,
         "runs": [log.as_dict() for log in logs],
     }
+
+
+def _epsilon_order(guarantee: Mapping[str, Any]) -> float:
+    return math.inf if guarantee["epsilon"] == INF else float(guarantee["epsilon"])
 
 
 def comparison(rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -135,6 +147,13 @@ def write_experiment(
         table,
         "",
         *comparison(rows),
+        "",
+        "## Privacy",
+        "",
+        "Each client's epsilon composes its DP releases over the rounds; the global data's guarantee is",
+        "the max over clients (see `ddapps.federated.client_privacy`).",
+        "",
+        *(privacy_lines(rows) or ["no client recorded privacy metadata: no DP guarantee"]),
         "",
         "## Failures",
         "",

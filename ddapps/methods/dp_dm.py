@@ -39,78 +39,37 @@ clip norm and the accountant.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ddapps.data import Benchmark
-from ddapps.errors import ConfigError
 from ddapps.methods.base import METHODS
 from ddapps.methods.dm import DistributionMatching, DMConfig
 from ddapps.nets import reinitialize_
+from ddapps.privacy.mechanism import (
+    DPOptions,
+    clip_rows,
+    inf_as_text,
+    poisson_sample,
+    privacy_record,
+    private_class_sums,
+    refuse_batch_norm,
+)
 from ddapps.synthetic import SyntheticSet
 
 
 @dataclass(frozen=True)
-class DPDMConfig(DMConfig):
-    """DM's hyper-parameters plus the privacy budget; ``init`` defaults to ``noise``.
+class DPDMConfig(DPOptions, DMConfig):
+    """DM's hyper-parameters plus the privacy options (:class:`DPOptions`); ``init`` defaults to ``noise``.
 
     ``batch_real`` sets the expected per-class batch (``q = batch_real / n_min``) unless
     ``sample_rate`` is given.
     """
 
     init: str = "noise"
-    dp_epsilon: float | None = 10.0
-    dp_delta: float = 1e-5
-    clip_norm: float = 1.0
-    sample_rate: float | None = None
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        eps = self.dp_epsilon
-        if isinstance(eps, str):  # "inf" from the command line or a saved config (JSON has no inf)
-            try:
-                eps = float(eps)
-            except ValueError:
-                raise ConfigError(f"dp_epsilon must be a number or 'inf', got {eps!r}") from None
-            object.__setattr__(self, "dp_epsilon", eps)
-        if eps is not None and not (isinstance(eps, (int, float)) and eps > 0):
-            raise ConfigError(f"dp_epsilon must be > 0 (or inf/None for no noise), got {eps!r}")
-        if not 0 < self.dp_delta < 1:
-            raise ConfigError(f"dp_delta must be in (0, 1), got {self.dp_delta}")
-        if not (self.clip_norm > 0 and math.isfinite(self.clip_norm)):
-            raise ConfigError(f"clip_norm must be finite and > 0, got {self.clip_norm}")
-        if self.sample_rate is not None and not 0 < self.sample_rate <= 1:
-            raise ConfigError(f"sample_rate must be in (0, 1], got {self.sample_rate}")
-        if self.init == "real" and self.private:
-            raise ConfigError("init='real' leaks the real images; use init='noise' or dp_epsilon=inf")
-
-    @property
-    def private(self) -> bool:
-        """True when a finite epsilon is requested (noise is added)."""
-        return self.dp_epsilon is not None and math.isfinite(self.dp_epsilon)
-
-
-def clip_rows(v: Tensor, clip_norm: float) -> Tensor:
-    """Scale each row of ``v`` to L2 norm at most ``clip_norm`` (differentiable)."""
-    norms = v.norm(dim=1, keepdim=True)
-    return v * (clip_norm / norms.clamp_min(1e-12)).clamp(max=1.0)
-
-
-def private_class_sums(
-    feats: Tensor, labels: Tensor, num_classes: int, clip_norm: float, noise_std: float, generator: torch.Generator
-) -> Tensor:
-    """``[K, d]`` per-class sums of clipped rows of ``feats`` plus ``N(0, noise_std^2)`` noise each."""
-    sums = torch.zeros(num_classes, feats.shape[1], dtype=feats.dtype, device=feats.device)
-    if feats.shape[0]:
-        sums.index_add_(0, labels, clip_rows(feats, clip_norm))
-    if noise_std > 0:
-        noise = torch.randn(sums.shape, generator=generator, dtype=sums.dtype)
-        sums = sums + noise_std * noise.to(sums.device)
-    return sums
 
 
 @METHODS.register("dp-dm")
@@ -124,30 +83,13 @@ class DPDistributionMatching(DistributionMatching):
 
     def setup(self, real: Benchmark, ipc: int, generator: torch.Generator) -> None:
         super().setup(real, ipc, generator)
-        if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.net.modules()):
-            raise ConfigError(f"dp-dm needs a net without batch norm (it mixes examples); got {self.config.net!r}")
-        from ddapps.privacy.accounting import ACCOUNTANT, calibrate_noise, epsilon
-
+        refuse_batch_norm(self.net, self.name, self.config.net)
         cfg = self.config
         counts = real.train.class_counts()
         self.class_sizes = counts.to(torch.float32)
         q = cfg.sample_rate if cfg.sample_rate is not None else min(1.0, cfg.batch_real / int(counts.min()))
-        steps = int(cfg.iterations)
-        sigma = calibrate_noise(cfg.dp_epsilon, cfg.dp_delta, q, steps) if cfg.private else 0.0
-        spent = epsilon(sigma, q, steps, cfg.dp_delta) if cfg.private else None
-        self.sample_rate, self.noise_multiplier = float(q), float(sigma)
-        self.privacy = {
-            "epsilon": spent,
-            "target_epsilon": cfg.dp_epsilon if cfg.private else None,
-            "delta": cfg.dp_delta,
-            "noise_multiplier": self.noise_multiplier,
-            "sample_rate": self.sample_rate,
-            "steps": steps,
-            "clip_norm": cfg.clip_norm,
-            "sampling": "poisson",
-            "adjacency": "add/remove one example",
-            "accountant": ACCOUNTANT,
-        }
+        self.privacy = privacy_record(cfg, q, int(cfg.iterations))
+        self.sample_rate, self.noise_multiplier = self.privacy["sample_rate"], self.privacy["noise_multiplier"]
 
     def loss(
         self, params: dict[str, Tensor], real: Benchmark, ipc: int, generator: torch.Generator, iteration: int
@@ -158,7 +100,7 @@ class DPDistributionMatching(DistributionMatching):
         real_batches, syn_batches, real_labels = [], [], []
         for c in range(real.num_classes):
             idx = real.train.class_indices(c)
-            pick = idx[torch.rand(idx.numel(), generator=generator) < self.sample_rate]
+            pick = poisson_sample(idx, self.sample_rate, generator)
             x_real = self.real_images[pick.to(self.device)]
             x_syn = syn[c * ipc : (c + 1) * ipc]
             if self.dsa is not None:
@@ -181,6 +123,5 @@ class DPDistributionMatching(DistributionMatching):
 
     def finalize(self, params: dict[str, Tensor], real: Benchmark, ipc: int, **meta: Any) -> SyntheticSet:
         synset = super().finalize(params, real, ipc, privacy=dict(self.privacy), **meta)
-        if self.config.dp_epsilon is not None and math.isinf(self.config.dp_epsilon):
-            synset.meta["config"]["dp_epsilon"] = "inf"  # JSON has no infinity
+        inf_as_text(synset.meta["config"])
         return synset

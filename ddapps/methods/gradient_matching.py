@@ -187,12 +187,12 @@ class GradientMatching(IterativeDistiller):
     def loss(
         self, params: dict[str, Tensor], real: Benchmark, ipc: int, generator: torch.Generator, iteration: int
     ) -> Tensor:
+        # params["images"] is read afresh at every outer step: a factorized wrapper
+        # (ddapps.methods.factorized) passes a view that decodes its current factors there.
         reinitialize_(self.net, generator)
-        images = params["images"]
         outer, inner = self.config.loops(ipc)
-        labels = torch.arange(self.num_classes, device=self.device).repeat_interleave(ipc)
         for step in range(outer - 1):
-            loss = self.matching_loss(images, ipc, generator)
+            loss = self.matching_loss(params["images"], ipc, generator)
             value = float(loss.detach())
             if not math.isfinite(value):
                 raise DivergenceError(
@@ -201,8 +201,8 @@ class GradientMatching(IterativeDistiller):
             self.image_optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.image_optimizer.step()
-            self.train_net(images.detach(), labels, inner, generator)
-        return self.matching_loss(images, ipc, generator)
+            self.train_between(params["images"].detach(), ipc, inner, generator)
+        return self.matching_loss(params["images"], ipc, generator)
 
     def finalize(self, params: dict[str, Tensor], real: Benchmark, ipc: int, **meta: Any) -> SyntheticSet:
         strategy = self.dsa.strategy if self.dsa is not None else "none"
@@ -229,7 +229,7 @@ class GradientMatching(IterativeDistiller):
             self.set_bn_statistics(generator)
         total = images.new_zeros(())
         for c in range(self.num_classes):
-            x_real = self.real_images[self.sample_indices(c, self.config.batch_real, generator)]
+            x_real = self.real_images[self.real_indices(c, generator)]
             x_syn = images[c * ipc : (c + 1) * ipc]
             if self.dsa is not None:
                 draw = self.dsa.sample(max(x_real.shape[0], ipc), generator=generator, device=self.device)
@@ -238,6 +238,10 @@ class GradientMatching(IterativeDistiller):
             g_syn = self.synthetic_gradients(x_syn, c)
             total = total + gradient_distance(g_real, g_syn, self.config.dis_metric)
         return total
+
+    def real_indices(self, c: int, generator: torch.Generator) -> Tensor:
+        """Hook: positions of class ``c``'s real batch for one matching step (``batch_real`` distinct)."""
+        return self.sample_indices(c, self.config.batch_real, generator)
 
     def real_gradients(self, x: Tensor, label: int) -> list[Tensor]:
         """Gradients of the mean cross-entropy of class-``label`` images ``x`` (no graph kept)."""
@@ -267,6 +271,12 @@ class GradientMatching(IterativeDistiller):
         self.net(self.real_images[torch.cat(picks)])
         for layer in self.bn_layers:
             layer.eval()
+
+    def train_between(self, images: Tensor, ipc: int, inner: int, generator: torch.Generator) -> None:
+        """Train the network between two outer steps: ``inner`` epochs on the synthetic ``images``
+        (DC/DSA); IDC (:mod:`ddapps.methods.idc`) trains on real data instead."""
+        labels = torch.arange(self.num_classes, device=self.device).repeat_interleave(ipc)
+        self.train_net(images, labels, inner, generator)
 
     def train_net(self, images: Tensor, labels: Tensor, epochs: int, generator: torch.Generator) -> None:
         """``epochs`` epochs of SGD (``lr_net``, batches of ``batch_train``) on the synthetic set."""

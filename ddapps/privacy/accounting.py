@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
+from typing import Sequence
 
 from ddapps.errors import ConfigError
 
@@ -45,15 +46,32 @@ def epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta: floa
     ``noise_multiplier`` is the noise std divided by the clipping norm; 0 means no noise and
     gives ``inf`` (no guarantee) unless ``steps`` is 0.
     """
-    _check(sample_rate, steps, delta)
-    if noise_multiplier < 0 or not math.isfinite(noise_multiplier):
-        raise ConfigError(f"noise_multiplier must be finite and >= 0, got {noise_multiplier}")
-    if steps == 0:
+    return composed_epsilon([(noise_multiplier, sample_rate, steps)], delta)
+
+
+def composed_epsilon(mechanisms: Sequence[tuple[float, float, int]], delta: float) -> float:
+    """The epsilon of running every ``(noise_multiplier, sample_rate, steps)`` on the same data.
+
+    The mechanisms compose (adaptively) in Rényi DP -- Opacus' accountant with all of them in its
+    history -- and the total is converted to ``(epsilon, delta)`` once, which is tighter than adding
+    the epsilons. No mechanisms (or no steps) cost 0; any noiseless step gives ``inf``.
+    """
+    if not 0 < delta < 1:
+        raise ConfigError(f"delta must be in (0, 1), got {delta}")
+    history = []
+    for noise_multiplier, sample_rate, steps in mechanisms:
+        _check(sample_rate, steps, delta)
+        if noise_multiplier < 0 or not math.isfinite(noise_multiplier):
+            raise ConfigError(f"noise_multiplier must be finite and >= 0, got {noise_multiplier}")
+        if steps == 0:
+            continue
+        if noise_multiplier == 0:
+            return math.inf
+        history.append((float(noise_multiplier), float(sample_rate), int(steps)))
+    if not history:
         return 0.0
-    if noise_multiplier == 0:
-        return math.inf
     accountant = _rdp_accountant()
-    accountant.history = [(float(noise_multiplier), float(sample_rate), steps)]
+    accountant.history = history
     return float(accountant.get_epsilon(delta=delta))
 
 

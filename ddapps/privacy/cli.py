@@ -22,14 +22,15 @@ def _eps_list(text: str) -> list[float]:
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``privacy`` with its ``audit`` sub-command."""
     from ddapps.cli import _add_data_args, _add_run_args, _Parser, _str_list
-    from ddapps.privacy.audit import TARGETS
+    from ddapps.privacy.audit import DEFAULT_TARGETS, TARGETS
 
     privacy = subparsers.add_parser("privacy", help="differential privacy and membership-inference audits")
     sub = privacy.add_subparsers(dest="privacy_command", required=True, parser_class=_Parser)
     a = sub.add_parser("audit", help="membership-inference audit of real, distilled and DP-distilled targets")
     _add_data_args(a)
-    a.add_argument("--targets", type=_str_list, default=list(TARGETS), help=f"comma list of {', '.join(TARGETS)}")
-    a.add_argument("--epsilons", type=_eps_list, default=[1.0, 10.0, math.inf], help="DP-DM epsilons (inf: clipping only)")
+    a.add_argument("--targets", type=_str_list, default=list(DEFAULT_TARGETS),
+                   help=f"comma list of {', '.join(TARGETS)} (default: all but dp-dc)")
+    a.add_argument("--epsilons", type=_eps_list, default=[1.0, 10.0, math.inf], help="dp-dm/dp-dc epsilons (inf: clipping only)")
     a.add_argument("--dp-delta", type=float, default=1e-5)
     a.add_argument("--clip-norm", type=float, default=1.0)
     a.add_argument("--pool-size", type=int, default=500, help="pool of training images; half are members")
@@ -37,9 +38,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     a.add_argument("--shadows", type=int, default=4, help="LiRA shadow models per target (0: loss attack only)")
     a.add_argument("--iterations", type=int, default=200, help="distillation iterations")
     a.add_argument("--batch-real", type=int, default=64, help="real images per class per distillation step")
-    a.add_argument("--lr-img", type=float, default=None, help="image learning rate of dm/dp-dm (default: the paper's 1.0)")
+    a.add_argument("--lr-img", type=float, default=100.0,
+                   help="image learning rate of dm/dp-dm (100 learns from noise in 200 iterations; the DM paper's 1.0 does not)")
     a.add_argument("--distill-net", default="convnet")
     a.add_argument("--distill-width", type=int, default=32)
+    a.add_argument("--distill-depth", type=int, default=None, help="ConvNet depth for distillation (2 for 8x8 digits)")
     a.add_argument("--net", default="mlp", help="architecture of target and shadow models")
     a.add_argument("--width", type=int, default=128, help="width of target and shadow models")
     a.add_argument("--epochs", type=int, default=300, help="training epochs of target and shadow models")
@@ -48,6 +51,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     a.add_argument("--out", type=Path, required=True)
     _add_run_args(a)
     return privacy
+
+
+def _net_options(args: argparse.Namespace) -> dict[str, int]:
+    depth = {} if args.distill_depth is None else {"depth": args.distill_depth}
+    return {"width": args.distill_width} | depth
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,7 +75,7 @@ def run_audit_command(args: argparse.Namespace) -> int:
     config = AuditConfig(
         targets=tuple(args.targets), epsilons=tuple(args.epsilons), dp_delta=args.dp_delta, clip_norm=args.clip_norm,
         pool_size=args.pool_size, ipc=args.ipc, shadows=args.shadows, iterations=args.iterations,
-        batch_real=args.batch_real, lr_img=args.lr_img, distill_net=args.distill_net, distill_net_options={"width": args.distill_width},
+        batch_real=args.batch_real, lr_img=args.lr_img, distill_net=args.distill_net, distill_net_options=_net_options(args),
         net=args.net, net_options={"width": args.width}, epochs=args.epochs, lr=args.lr, n_boot=args.n_boot,
     )
     real = _load(args)

@@ -16,7 +16,7 @@ from ddapps.cli import main  # noqa: E402
 from ddapps.data import load_dataset  # noqa: E402
 from ddapps.errors import ConfigError  # noqa: E402
 from ddapps.privacy import mia  # noqa: E402
-from ddapps.privacy.audit import AuditConfig, run_audit  # noqa: E402
+from ddapps.privacy.audit import TARGETS, AuditConfig, run_audit  # noqa: E402
 from tests.conftest import fake_benchmark  # noqa: E402
 
 TINY = dict(pool_size=36, ipc=2, shadows=2, iterations=4, batch_real=4, distill_net_options={"width": 8},
@@ -55,15 +55,16 @@ def test_overfit_model_is_detected() -> None:
 
 
 def test_pipeline_runs_every_target_kind() -> None:
-    config = AuditConfig(epsilons=(1.0, math.inf), **TINY)
+    config = AuditConfig(targets=TARGETS, epsilons=(1.0, math.inf), **TINY)
     result = run_audit(fake_benchmark(), config, seed=0)
     rows = result["rows"]
     assert [(r["target"], r["epsilon"]) for r in rows[::2]] == [
-        ("real", None), ("random", None), ("dm-real", None), ("dm-noise", None), ("dp-dm", 1.0), ("dp-dm", "inf")]
+        ("real", None), ("random", None), ("dm-real", None), ("dm-noise", None), ("dp-dm", 1.0), ("dp-dm", "inf"),
+        ("dp-dc", 1.0), ("dp-dc", "inf")]
     assert {r["attack"] for r in rows} == {"loss", "lira"}
     for r in rows:
         assert 0 <= r["auc"] <= 1 and r["auc_ci_low"] <= r["auc"] <= r["auc_ci_high"] and 0 <= r["test_acc"] <= 100
-    assert len(result["memorization"]) == 5 and len(result["pairs"]) == 5
+    assert len(result["memorization"]) == 7 and len(result["pairs"]) == 7
     # random real selection copies members: nearest-member distance zero
     random_row = next(m for m in result["memorization"] if m["target"] == "random")
     assert random_row["nn_dist_member_min"] == pytest.approx(0.0, abs=1e-5)
