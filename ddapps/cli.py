@@ -48,6 +48,8 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="fp32, or bf16 autocast in distillation losses and evaluation training")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,6 +96,18 @@ def build_parser() -> argparse.ArgumentParser:
     core.add_argument("--n-eval", type=int, default=None)
     core.add_argument("--out", type=Path, default=Path("runs/bench-core"))
     _add_run_args(core)
+    speed = bsub.add_parser("speed", help="seconds per iteration, GFLOP/s vs measured matmul GFLOP/s, peak memory")
+    _add_data_args(speed, default="mnist")
+    speed.add_argument("--methods", type=_str_list, default=["dm", "dc", "dsa", "mtt"])
+    speed.add_argument("--ipc", type=_int_list, default=[10])
+    speed.add_argument("--iterations", type=int, default=10, help="timed iterations per run")
+    speed.add_argument("--warmup", type=int, default=2, help="untimed iterations (>= 1) before the FLOP-counted one")
+    speed.add_argument("--repeats", type=int, default=3, help="runs per (method, ipc)")
+    speed.add_argument("--matmul-size", type=int, default=2048, help="n of the n x n x n reference matmul")
+    speed.add_argument("--set", action="append", default=[], metavar="[METHOD.]KEY=VALUE",
+                       help="config override (JSON value) for one method, or every method having KEY")
+    speed.add_argument("--out", type=Path, default=Path("runs/bench-speed"))
+    _add_run_args(speed)
     for module in _plugin_modules():
         module.add_parser(sub).set_defaults(run=module.run)
     return parser
@@ -215,7 +229,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
     write_json(out / "config.json", result.synset.meta["config"] | {"method": args.method, "ipc": args.ipc})
     save_grid(result.synset, out / "grid.png", class_names=benchmark.class_names)
     row = result.row(benchmark.name)
-    config = {"method": args.method, "ipc": args.ipc, "seed": args.seed, "overrides": overrides, "dataset": benchmark.describe()}
+    config = {"method": args.method, "ipc": args.ipc, "seed": args.seed, "overrides": overrides, "dataset": benchmark.describe(),
+              "precision": args.precision}
     columns = ["method", "ipc", "acc_mean", "n_eval", "distill_seconds", "peak_mem_mb"] if eval_config else ["method", "ipc", "distill_seconds", "peak_mem_mb"]
     table = format_table([row], columns)
     report = f"# ddapps distill\n\nCommand: `{command_line()}`\n\n{table}\n\n![synthetic images](grid.png)\n"
@@ -242,7 +257,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     table = format_table(rows, ["method", "ipc", "net", "acc_mean", "n_eval"])
     print(table)
     if args.out is not None:
-        doc = results_document("evaluate", {"set": str(args.set), "nets": args.nets, "n_eval": args.n_eval}, device, rows)
+        doc = results_document(
+            "evaluate",
+            {"set": str(args.set), "nets": args.nets, "n_eval": args.n_eval, "precision": args.precision},
+            device,
+            rows,
+        )
         write_outputs(args.out, doc, f"# ddapps evaluate\n\nCommand: `{command_line()}`\n\n{table}\n")
     return 0
 
@@ -271,6 +291,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from ddapps.budgets import get_budget, with_eval
     from ddapps.methods import METHODS
 
+    if args.bench == "speed":
+        return cmd_bench_speed(args)
     device = _setup(args)
     budget = with_eval(get_budget(args.budget), n_eval=args.n_eval)
     methods = METHODS.names() if args.methods == ["all"] else args.methods
@@ -281,15 +303,31 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_speed(args: argparse.Namespace) -> int:
+    from ddapps.bench.speed import SpeedSettings, bench_speed, parse_method_overrides
+
+    device = _setup(args)
+    settings = SpeedSettings(iterations=args.iterations, warmup=args.warmup, repeats=args.repeats,
+                             matmul_size=args.matmul_size)
+    overrides = parse_method_overrides(parse_key_values(args.set, "--set"), args.methods)
+    benchmark = _load(args)
+    bench_speed(benchmark, args.methods, args.ipc, settings, args.out, overrides=overrides, seed=args.seed,
+                device=device, precision=args.precision)
+    return 0
+
+
 COMMANDS = {"list": cmd_list, "distill": cmd_distill, "evaluate": cmd_evaluate, "demo": cmd_demo, "bench": cmd_bench}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ddapps`` console script."""
+    from ddapps.utils.precision import use_precision
+
     args = build_parser().parse_args(argv)
     try:
         handler = COMMANDS.get(args.command) or args.run
-        return int(handler(args))
+        with use_precision(getattr(args, "precision", "fp32")):
+            return int(handler(args))
     except DDAppsError as err:
         print(f"ddapps: error: {err}", file=sys.stderr)
         return EXIT_USAGE

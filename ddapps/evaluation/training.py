@@ -4,7 +4,8 @@ This is the inner routine of the standard evaluation protocol of dataset distill
 ICLR 2021; reused by DSA, DM, MTT): SGD with momentum 0.9 and weight decay 5e-4, batch 256, the
 learning rate multiplied by 0.1 once, after half of the epochs; optional DSA augmentation of every
 batch. Soft labels are trained with soft cross-entropy, and kernel methods' sets with MSE on
-centred one-hot targets (KIP/FRePo protocol), as their metadata asks.
+centred one-hot targets (KIP/FRePo protocol), as their metadata asks. The forward pass and the
+loss run under the current precision's autocast region (:mod:`ddapps.utils.precision`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from tqdm.auto import tqdm
 
 from ddapps.augment import DSA
 from ddapps.errors import ConfigError
+from ddapps.utils.precision import autocast
 
 LOSSES = ("cross_entropy", "mse")
 
@@ -88,7 +90,8 @@ def train_classifier(
             x, y = images[idx], labels[idx]
             if augment is not None:
                 x = augment(x, generator=generator)
-            loss = protocol_loss(net(x), y, settings.loss, num_classes)
+            with autocast(device):
+                loss = protocol_loss(net(x).float(), y, settings.loss, num_classes)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

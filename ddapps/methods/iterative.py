@@ -3,7 +3,9 @@
 A subclass provides the learnable tensors, the optimiser and one ``loss`` per iteration; this
 class owns the loop: per-iteration generators derived from one base seed (so a resumed run draws
 exactly what an uninterrupted one draws), progress bars, callbacks, NaN detection and atomic
-checkpoints every ``CheckpointSpec.every`` iterations.
+checkpoints every ``CheckpointSpec.every`` iterations. The loss is computed under the current
+precision's autocast region (:mod:`ddapps.utils.precision`; ``fp32`` by default), the backward
+pass and the optimiser step outside it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ddapps.errors import DDAppsError
 from ddapps.methods.base import Callback, CheckpointSpec, Distiller, IterationEvent, config_to_dict
 from ddapps.methods.checkpoint import load_checkpoint, save_checkpoint
 from ddapps.synthetic import SyntheticSet
+from ddapps.utils.precision import autocast, current_precision
 from ddapps.utils.seeding import derive_seed, draw_seed, make_generator
 
 
@@ -55,6 +58,9 @@ class IterativeDistiller(Distiller):
             "dataset": real.describe(),
             "base_seed": base_seed,
         }
+        precision = current_precision()
+        if precision != "fp32":  # fp32 fingerprints stay those of checkpoints written before precisions
+            fingerprint["precision"] = precision
         start = 0
         if checkpoint is not None and checkpoint.resume and Path(checkpoint.path).is_file():
             extra = {f"extra.{k}": v.detach().clone() for k, v in self.extra_state().items()}
@@ -68,7 +74,8 @@ class IterativeDistiller(Distiller):
             t0 = time.perf_counter()
             gen = make_generator(derive_seed(base_seed, it))
             optimizer.zero_grad(set_to_none=True)
-            loss = self.loss(params, real, ipc, gen, it)
+            with autocast(self.device):
+                loss = self.loss(params, real, ipc, gen, it)
             value = float(loss.detach())
             if not math.isfinite(value):
                 raise DivergenceError(f"{self.name}: loss is {value} at iteration {it}; lower the learning rate")
@@ -88,7 +95,9 @@ class IterativeDistiller(Distiller):
                     params={**params, **extra},
                     optimizer=optimizer,
                 )
-        return self.finalize(params, real, ipc, base_seed=base_seed, iterations=total)
+        synset = self.finalize(params, real, ipc, base_seed=base_seed, iterations=total)
+        synset.meta["precision"] = precision
+        return synset
 
     # ---------------------------------------------------------------- hooks
     @abstractmethod

@@ -1,0 +1,56 @@
+"""Numeric precision of the compute-heavy loops: ``fp32`` (default) or ``bf16`` autocast.
+
+The precision is a context-local setting, chosen once per command (``--precision``) and read where
+the heavy work happens -- the loss of every iterative distiller and the forward pass of evaluation
+training -- so every method and application inherits it without a new argument:
+
+    with use_precision("bf16"):
+        synset = create_distiller("dm").distill(real, ipc=10)
+
+``bf16`` runs those regions under ``torch.autocast(device_type, dtype=torch.bfloat16)``:
+convolutions and matrix products in bfloat16, reductions and the learnable tensors in float32;
+backward passes and optimiser steps stay outside the autocast region.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from contextvars import ContextVar
+from typing import Iterator
+
+import torch
+
+from ddapps.errors import ConfigError
+
+PRECISIONS = ("fp32", "bf16")
+
+_PRECISION: ContextVar[str] = ContextVar("ddapps_precision", default="fp32")
+
+
+def check_precision(name: str) -> str:
+    """``name`` if it is a known precision; ConfigError otherwise."""
+    if name not in PRECISIONS:
+        raise ConfigError(f"unknown precision {name!r}; choose one of: {', '.join(PRECISIONS)}")
+    return name
+
+
+def current_precision() -> str:
+    """The precision chosen by the innermost :func:`use_precision` (``fp32`` outside any)."""
+    return _PRECISION.get()
+
+
+@contextlib.contextmanager
+def use_precision(name: str) -> Iterator[None]:
+    """Run the block with ``name`` as the current precision."""
+    token = _PRECISION.set(check_precision(name))
+    try:
+        yield
+    finally:
+        _PRECISION.reset(token)
+
+
+def autocast(device: torch.device | str) -> contextlib.AbstractContextManager[object]:
+    """The autocast region of the current precision on ``device`` (a no-op for ``fp32``)."""
+    if current_precision() == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
