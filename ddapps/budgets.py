@@ -25,11 +25,17 @@ class Budget:
     net_options: dict[str, Any] = field(default_factory=dict)
     """Network options applied to every method that has a ``net_options`` field and to evaluation."""
 
-    def overrides(self, method: str) -> dict[str, Any]:
-        """Config overrides of ``method`` under this budget (empty: paper defaults)."""
+    def overrides(self, method: str, ipc: int | None = None) -> dict[str, Any]:
+        """Config overrides of ``method`` under this budget (empty: paper defaults).
+
+        A key ``"<method>@<ipc>"`` in ``method_overrides`` adds overrides for that IPC only (the
+        papers themselves change loops and step counts with the IPC).
+        """
         from ddapps.methods import METHODS
 
         overrides = dict(self.method_overrides.get(method, {}))
+        if ipc is not None:
+            overrides |= self.method_overrides.get(f"{method}@{ipc}", {})
         fields = METHODS.get(method).config_class.__dataclass_fields__
         if self.net_options and "net_options" in fields:
             overrides["net_options"] = dict(self.net_options) | overrides.get("net_options", {})

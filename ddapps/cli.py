@@ -95,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     core.add_argument("--budget", default="small", help="small | paper")
     core.add_argument("--n-eval", type=int, default=None)
     core.add_argument("--out", type=Path, default=Path("runs/bench-core"))
+    core.add_argument("--resume", action="store_true",
+                      help="reuse the (method, ipc) pairs OUT/pairs/ already holds for the same settings")
     _add_run_args(core)
     speed = bsub.add_parser("speed", help="seconds per iteration, GFLOP/s vs measured matmul GFLOP/s, peak memory")
     _add_data_args(speed, default="mnist")
@@ -290,16 +292,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from ddapps.bench.core import bench_core
     from ddapps.budgets import get_budget, with_eval
     from ddapps.methods import METHODS
+    from ddapps.methods.base import benchmark_methods
 
     if args.bench == "speed":
         return cmd_bench_speed(args)
     device = _setup(args)
     budget = with_eval(get_budget(args.budget), n_eval=args.n_eval)
-    methods = METHODS.names() if args.methods == ["all"] else args.methods
+    methods = benchmark_methods() if args.methods == ["all"] else args.methods
     for name in methods:
         METHODS.get(name)
     benchmark = _load(args)
-    bench_core(benchmark, methods, args.ipc, budget, args.out, seed=args.seed, device=device, progress=not args.quiet)
+    bench_core(
+        benchmark, methods, args.ipc, budget, args.out, seed=args.seed, device=device, progress=not args.quiet,
+        resume=args.resume,
+    )
     return 0
 
 

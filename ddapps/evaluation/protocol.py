@@ -122,6 +122,13 @@ def evaluate_tensors(
     return EvalResult(net=config.net, accuracies=accuracies, seconds=time.perf_counter() - start, protocol=protocol)
 
 
+MSE_PROTOCOL_LR = 0.1
+"""SGD lr of the MSE protocol (KIP/FRePo sets). Its loss, 0.5 * mean over the ``C`` outputs, has
+``1/C`` of the gradient of the per-example squared error 0.5 * ||f(x) - y||^2, so the CE protocol's
+lr 0.01 becomes 0.1 (MNIST, random IPC 10, ConvNet-3 width 32, 3 nets x 300 epochs with DSA:
+87.66 ± 1.01 at lr 0.01, 93.53 ± 0.22 at lr 0.1; the same set under CE: 93.83 ± 0.39)."""
+
+
 def evaluate_synset(
     synset: SyntheticSet,
     benchmark: Benchmark,
@@ -134,8 +141,11 @@ def evaluate_synset(
     """The protocol on a synthetic set: uses its learned lr and its evaluation loss when present."""
     check_compatible(synset, benchmark)
     images, labels = synset.training_data()
-    lr = float(synset.lr) if synset.lr is not None else None
-    loss = synset.meta.get("eval_protocol", {}).get("loss", "cross_entropy")
+    protocol = synset.meta.get("eval_protocol", {})
+    loss = protocol.get("loss", "cross_entropy")
+    lr = float(synset.lr) if synset.lr is not None else protocol.get("lr")
+    if lr is None and loss == "mse":
+        lr = MSE_PROTOCOL_LR
     return evaluate_tensors(
         images.detach(), labels.detach(), benchmark, config, seed=seed, lr=lr, loss=loss, device=device, progress=progress
     )

@@ -61,6 +61,9 @@ class Distiller(ABC):
     smoke_config: ClassVar[dict[str, Any]] = {}
     """Overrides for a seconds-long smoke run on tiny data (conformance tests, ``--budget smoke``);
     iterative methods must keep at least 4 iterations here."""
+    differentially_private: ClassVar[bool] = False
+    """True for methods with a privacy guarantee: ``bench core --methods all`` leaves them out
+    (their trade-off is measured by ``ddapps privacy audit``)."""
 
     def __init__(
         self,
@@ -154,6 +157,11 @@ def create_distiller(
 def list_methods() -> list[str]:
     """Names of all registered methods."""
     return METHODS.names()
+
+
+def benchmark_methods() -> list[str]:
+    """What ``--methods all`` means for ``bench core``: every registered non-private method."""
+    return [name for name in METHODS.names() if not METHODS.get(name).differentially_private]
 
 
 def make_config(cls: type[DistillerConfig], config: DistillerConfig | Mapping[str, Any] | None) -> Any:

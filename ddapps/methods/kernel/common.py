@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from ddapps.data import Benchmark
+from ddapps.evaluation.protocol import MSE_PROTOCOL_LR
 from ddapps.errors import ConfigError
 from ddapps.methods.base import DistillerConfig
 from ddapps.methods.init import INIT_MODES, initial_images
@@ -113,6 +114,7 @@ class KernelDistiller(IterativeDistiller):
         learned = "labels" in params
         protocol = {
             "loss": "mse",
+            "lr": MSE_PROTOCOL_LR,
             "labels": "learned" if learned else "centered one-hot",
             "note": self.eval_note,
         }
