@@ -18,7 +18,7 @@ from ddapps.report import command_line, format_table, results_document, save_acc
 from ddapps.runner import distill_and_evaluate
 from ddapps.utils.atomic import write_json
 
-COLUMNS = ("method", "ipc", "acc_mean", "n_eval", "distill_seconds", "peak_mem_mb")
+COLUMNS = ("method", "ipc", "acc_mean", "n_eval", "eval_loss", "distill_seconds", "eval_seconds", "peak_mem_mb", "stored_floats")
 
 
 def bench_core(
@@ -79,6 +79,10 @@ def bench_core(
         "eval": budget.eval_config().__dict__,
         "seed": seed,
     }
+    for row in rows:
+        row.setdefault("eval_loss", row.get("eval_protocol", {}).get("loss", ""))
+    total_minutes = sum(r.get("distill_seconds", 0) + r.get("eval_seconds", 0) for r in rows) / 60
+    config["total_minutes"] = round(total_minutes, 2)
     document = results_document(command, config, device, rows)
     table = format_table(rows, COLUMNS)
     report = "\n".join(
@@ -88,7 +92,10 @@ def bench_core(
             f"Command: `{command_line()}`",
             "",
             f"Budget `{budget.name}`: {budget.description}.",
-            f"Test set: {len(benchmark.test)} images; accuracy is the mean ± std over the evaluation runs.",
+            f"Test set: {len(benchmark.test)} images; accuracy is the mean ± std over the evaluation runs, "
+            "each set evaluated under its own paper's protocol (`eval_loss`: cross_entropy, or mse for "
+            "the kernel methods' sets; details in results.json).",
+            f"Distillation + evaluation time summed over all pairs: {total_minutes:.1f} min.",
             "",
             table,
             "",
