@@ -55,3 +55,12 @@ def test_bench_core_resume_reuses_finished_pairs_only(tmp_path: Path) -> None:
     assert by_method["random"]["acc_mean"] == next(r for r in first if r["method"] == "random")["acc_mean"]
     fresh = bench_core(fake_benchmark(), ["dm"], [1], budget, tmp_path, progress=False, resume=False)
     assert fresh[0]["acc_mean"] != -1.0
+
+
+def test_bench_core_trains_experts_once_per_dataset(tmp_path: Path) -> None:
+    rows = bench_core(fake_benchmark(), ["mtt"], [1, 2], get_budget("smoke"), tmp_path, progress=False)
+    cached = list((tmp_path / "experts").glob("*.safetensors"))
+    assert len(cached) == 1 and len(rows) == 2
+    stamp = cached[0].stat().st_mtime_ns
+    bench_core(fake_benchmark(), ["mtt"], [2], get_budget("smoke"), tmp_path, progress=False)
+    assert cached[0].stat().st_mtime_ns == stamp  # reused, not retrained

@@ -59,7 +59,7 @@ def bench_core(
             benchmark,
             method,
             ipc,
-            overrides=budget.overrides(method, ipc),
+            overrides=_with_expert_cache(budget.overrides(method, ipc), out, benchmark),
             eval_config=budget.eval_config(),
             seed=seed,
             device=device,
@@ -120,7 +120,7 @@ def _pair_settings(benchmark: Benchmark, method: str, ipc: int, budget: Budget, 
         "method": method,
         "ipc": ipc,
         "budget": budget.name,
-        "overrides": budget.overrides(method, ipc),
+        "overrides": budget.overrides(method, ipc),  # the expert cache path is left out: it moves with OUT
         "eval": budget.eval_config().__dict__,
         "seed": seed,
     }
@@ -138,3 +138,11 @@ def _finished_pair(path: Path, settings: dict[str, Any]) -> dict[str, Any] | Non
     if not isinstance(saved, dict) or saved.get("settings") != settings or not isinstance(saved.get("row"), dict):
         return None
     return saved["row"]
+
+
+def _with_expert_cache(overrides: dict[str, Any], out: Path, benchmark: Benchmark) -> dict[str, Any]:
+    """Methods that train their own experts (``auto_experts``) share one cached file per dataset in
+    ``OUT/experts/``, so every IPC reuses the same trajectories (and a resumed run does too)."""
+    if overrides.get("auto_experts") and not overrides.get("expert_file"):
+        return overrides | {"expert_file": str(out / "experts" / f"{benchmark.name}.safetensors")}
+    return overrides
