@@ -49,6 +49,7 @@ class Budget:
 
 
 _CORESET_SMALL = {"feature_epochs": 2, "feature_samples": 5000}
+_MATCHING_SMALL = {"iterations": 100, "init": "real", "batch_real": 64}
 
 BUDGETS: dict[str, Budget] = {
     "paper": Budget(
@@ -58,13 +59,38 @@ BUDGETS: dict[str, Budget] = {
     "small": Budget(
         name="small",
         description=(
-            "CPU budget: every ConvNet-3 (distillation and evaluation) has width 32 instead of 128; "
-            "DM 200 iterations with 64 real images per class; herding/k-center features from a ConvNet "
-            "trained 2 epochs on 5,000 real images; evaluation: 3 nets x 300 epochs with DSA"
+            "CPU budget for a 2-core machine, every ConvNet-3 (distillation and evaluation) of width 32 "
+            "instead of 128 and every iterative method warm-started from real images; "
+            "dm 200 iterations x 64 real images per class; dc/dsa 100 iterations at IPC 1 and 3 at IPC 10 "
+            "(the paper's 10 outer x 50 inner loops each), 64 real images per class; "
+            "mtt 4 experts x 4 epochs on 10,000 real images, then 100 iterations of 20 synthetic steps "
+            "(expert_epochs 2, max_start_epoch 3, lr_img 100); kip 200 iterations (5,000 targets, lr 0.01); "
+            "rfad 30 iterations (1,000 targets, 4 random ConvNets); frepo 100 iterations (1,000 targets); "
+            "bptt 40 iterations (10 unrolled steps); idm 100 iterations (queue of 10 models); "
+            "idc 10 iterations of 10 matching steps; haba and lowrank 100 iterations with the dm matcher; "
+            "herding/k-center features from a ConvNet trained 2 epochs on 5,000 real images; "
+            "evaluation: 3 nets x 300 epochs with DSA"
         ),
         net_options={"width": 32},
         method_overrides={
             "dm": {"iterations": 200, "batch_real": 64},
+            "dc": _MATCHING_SMALL,
+            "dc@10": {"iterations": 3},
+            "dsa": _MATCHING_SMALL,
+            "dsa@10": {"iterations": 3},
+            "mtt": {
+                "iterations": 100, "syn_steps": 20, "expert_epochs": 2, "max_start_epoch": 3, "lr_img": 100.0,
+                "auto_experts": True, "experts": {"num_experts": 4, "epochs": 4, "max_train_samples": 10000},
+            },
+            "kip": {"iterations": 200, "batch_real": 5000, "lr_img": 0.01},
+            "rfad": {"iterations": 30, "batch_real": 1000, "n_models": 4, "width": 64, "net_options": {"norm": "none"}},
+            "frepo": {"iterations": 100, "batch_real": 1000, "net_options": {"norm": "none"}},
+            "bptt": {"iterations": 40, "init": "real", "lr_init": 0.1, "batch_real": 256, "inner_steps": 10, "inner_epochs": 1},
+            "bptt@1": {"inner_steps": 5, "inner_epochs": 2},
+            "idm": {"iterations": 100, "num_models": 10, "model_train_steps": 5, "model_batch": 128, "batch_real": 64},
+            "idc": {"iterations": 10, "outer_loop": 10, "batch_real": 32},
+            "haba": {"iterations": 100, "matcher": "dm", "matcher_options": {"batch_real": 64}},
+            "lowrank": {"iterations": 100, "matcher": "dm", "matcher_options": {"batch_real": 64}},
             "herding": _CORESET_SMALL,
             "kcenter": _CORESET_SMALL,
         },
