@@ -61,7 +61,7 @@ BUDGETS: dict[str, Budget] = {
         description=(
             "CPU budget for a 2-core machine, every ConvNet-3 (distillation and evaluation) of width 32 "
             "instead of 128 and every iterative method warm-started from real images; "
-            "dm 200 iterations x 64 real images per class; dc/dsa 100 iterations at IPC 1 and 3 at IPC 10 "
+            "dm 500 iterations x 64 real images per class; dc/dsa 100 iterations at IPC 1 and 3 at IPC 10 "
             "(the paper's 10 outer x 50 inner loops each), 64 real images per class; "
             "mtt 4 experts x 4 epochs on 10,000 real images, then 100 iterations of 20 synthetic steps "
             "(expert_epochs 2, max_start_epoch 3, lr_img 100); kip 200 iterations (5,000 targets, lr 0.01); "
@@ -73,7 +73,7 @@ BUDGETS: dict[str, Budget] = {
         ),
         net_options={"width": 32},
         method_overrides={
-            "dm": {"iterations": 200, "batch_real": 64},
+            "dm": {"iterations": 500, "batch_real": 64},
             "dc": _MATCHING_SMALL,
             "dc@10": {"iterations": 3},
             "dsa": _MATCHING_SMALL,
