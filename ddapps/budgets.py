@@ -54,7 +54,11 @@ _MATCHING_SMALL = {"iterations": 100, "init": "real", "batch_real": 64}
 BUDGETS: dict[str, Budget] = {
     "paper": Budget(
         name="paper",
-        description="the papers' settings (DM: 20,000 iterations; evaluation: 5 nets x 1000 epochs with DSA)",
+        description=(
+            "the papers' settings (e.g. DM 20,000 iterations; MTT and HaBa train the paper's 100 experts x "
+            "50 epochs first; evaluation: 5 nets x 1000 epochs with DSA)"
+        ),
+        method_overrides={"mtt": {"auto_experts": True}, "haba": {"matcher_options": {"auto_experts": True}}},
     ),
     "small": Budget(
         name="small",

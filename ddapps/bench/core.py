@@ -143,6 +143,10 @@ def _finished_pair(path: Path, settings: dict[str, Any]) -> dict[str, Any] | Non
 def _with_expert_cache(overrides: dict[str, Any], out: Path, benchmark: Benchmark) -> dict[str, Any]:
     """Methods that train their own experts (``auto_experts``) share one cached file per dataset in
     ``OUT/experts/``, so every IPC reuses the same trajectories (and a resumed run does too)."""
+    cache = str(out / "experts" / f"{benchmark.name}.safetensors")
     if overrides.get("auto_experts") and not overrides.get("expert_file"):
-        return overrides | {"expert_file": str(out / "experts" / f"{benchmark.name}.safetensors")}
+        return overrides | {"expert_file": cache}
+    matcher = overrides.get("matcher_options", {})
+    if matcher.get("auto_experts") and not matcher.get("expert_file"):  # factorized sets over mtt
+        return overrides | {"matcher_options": matcher | {"expert_file": cache}}
     return overrides
