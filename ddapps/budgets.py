@@ -70,7 +70,7 @@ BUDGETS: dict[str, Budget] = {
             "mtt 4 experts x 4 epochs on 10,000 real images, then 100 iterations of 20 synthetic steps "
             "(expert_epochs 2, max_start_epoch 3, lr_img 100); kip 200 iterations (5,000 targets, lr 0.01); "
             "rfad 40 iterations (1,000 targets, 4 random ConvNets, Adam lr 0.01); frepo 100 iterations (1,000 targets, Adam lr 0.01); "
-            "bptt 40 iterations (10 unrolled steps); idm 100 iterations (queue of 10 models); "
+            "bptt 40 iterations at IPC 1 (5 steps x 2 epochs unrolled) and 200 at IPC 10 (10 steps); idm 100 iterations (queue of 10 models); "
             "idc 10 iterations of 10 matching steps; haba and lowrank 100 iterations with the dm matcher; "
             "herding/k-center features from a ConvNet trained 2 epochs on 5,000 real images; "
             "evaluation: 3 nets x 300 epochs with DSA"
@@ -91,6 +91,7 @@ BUDGETS: dict[str, Budget] = {
             "frepo": {"iterations": 100, "lr_img": 0.01, "batch_real": 1000, "net_options": {"norm": "none"}},
             "bptt": {"iterations": 40, "init": "real", "lr_init": 0.1, "batch_real": 256, "inner_steps": 10, "inner_epochs": 1},
             "bptt@1": {"inner_steps": 5, "inner_epochs": 2},
+            "bptt@10": {"iterations": 200},
             "idm": {"iterations": 100, "num_models": 10, "model_train_steps": 5, "model_batch": 128, "batch_real": 64},
             "idc": {"iterations": 10, "outer_loop": 10, "batch_real": 32},
             "haba": {"iterations": 100, "matcher": "dm", "matcher_options": {"batch_real": 64}},

@@ -71,3 +71,14 @@ def test_rejects_bad_config(bad: dict) -> None:
 def test_factor_must_divide_image_size() -> None:
     with pytest.raises(ConfigError, match="does not divide"):
         distill({"factor": 3})
+
+
+def test_tile_images_puts_each_real_image_in_its_own_piece() -> None:
+    from ddapps.methods.init import tile_images
+
+    images = torch.arange(8, dtype=torch.float32).reshape(8, 1, 1, 1).expand(8, 1, 4, 4).contiguous()
+    tiles = tile_images(images, 2)
+    assert tiles.shape == (2, 1, 4, 4)
+    assert tiles[0, 0, :2, :2].eq(0).all() and tiles[0, 0, :2, 2:].eq(1).all()
+    assert tiles[0, 0, 2:, :2].eq(2).all() and tiles[1, 0, 2:, 2:].eq(7).all()
+    assert torch.equal(tile_images(images, 1), images)

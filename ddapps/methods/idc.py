@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from ddapps.data import Benchmark
 from ddapps.errors import ConfigError
 from ddapps.methods.base import METHODS, make_config
+from ddapps.methods.init import tile_images
 from ddapps.methods.factorized import FactorizedConfig, FactorizedDistiller, Layout, sample_real
 from ddapps.methods.gradient_matching import DSAConfig, SiameseAugmentedCondensation
 from ddapps.methods.iterative import IterativeDistiller
@@ -112,10 +112,8 @@ class IDCDistiller(FactorizedDistiller):
     def initial_units(self, real: Benchmark, c: int, n: int, generator: torch.Generator) -> Tensor:
         if self.config.init == "noise":
             return super().initial_units(real, c, n, generator)
-        f, (h, w) = self.config.factor, real.image_size
-        small = F.interpolate(sample_real(real, c, n * f * f, generator), size=(h // f, w // f), mode="area")
-        tiles = small.reshape(n, f, f, real.channels, h // f, w // f).permute(0, 3, 1, 4, 2, 5)
-        return tiles.reshape(n, real.channels, h, w)
+        f = self.config.factor
+        return tile_images(sample_real(real, c, n * f * f, generator), f)
 
     def make_matcher(self, real: Benchmark, ipc: int) -> IterativeDistiller:
         return RealTrainedMatching(make_config(DSAConfig, self.config.matcher_overrides()), device=self.device)

@@ -48,6 +48,7 @@ from ddapps.errors import ConfigError
 from ddapps.factorization import decode_multiformation
 from ddapps.methods.base import METHODS
 from ddapps.methods.dm import DistributionMatching, DMConfig
+from ddapps.methods.init import initial_images
 from ddapps.methods.trajectory.flat import FlatSpec
 from ddapps.nets import reinitialize_
 from ddapps.synthetic import SyntheticSet
@@ -93,6 +94,15 @@ class ImprovedDistributionMatching(DistributionMatching):
         "model_batch": 8,
         "expand_eval": False,
     }
+
+    def init_params(
+        self, real: Benchmark, ipc: int, init: SyntheticSet | None, generator: torch.Generator
+    ) -> dict[str, Tensor]:
+        # with expansion at evaluation every piece is a training image, so each stored image starts
+        # as a factor x factor tile of downsampled real images (IDC's multi-formation initialisation)
+        factor = self.config.factor if self.config.expand_eval else 1
+        images = initial_images(real, ipc, self.config.init, generator, init, factor=factor)
+        return {"images": images.to(self.device).requires_grad_(True)}
 
     def setup(self, real: Benchmark, ipc: int, generator: torch.Generator) -> None:
         super().setup(real, ipc, generator)
