@@ -69,7 +69,7 @@ BUDGETS: dict[str, Budget] = {
             "(the paper's 10 outer x 50 inner loops each), 64 real images per class; "
             "mtt 4 experts x 4 epochs on 10,000 real images, then 100 iterations of 20 synthetic steps "
             "(expert_epochs 2, max_start_epoch 3, lr_img 100); kip 200 iterations (5,000 targets, lr 0.01); "
-            "rfad 40 iterations (1,000 targets, 4 random ConvNets, Adam lr 0.01); frepo 100 iterations (1,000 targets, Adam lr 0.01); "
+            "rfad 200 iterations at IPC 1 and 40 at IPC 10 (1,000 targets, 4 random ConvNets, Adam lr 0.01); frepo 100 iterations (1,000 targets, Adam lr 0.01); "
             "bptt 40 iterations at IPC 1 (5 steps x 2 epochs unrolled) and 200 at IPC 10 (10 steps); idm 100 iterations (queue of 10 models); "
             "idc 10 iterations of 10 matching steps; haba and lowrank 100 iterations with the dm matcher; "
             "herding/k-center features from a ConvNet trained 2 epochs on 5,000 real images; "
@@ -88,6 +88,7 @@ BUDGETS: dict[str, Budget] = {
             },
             "kip": {"iterations": 200, "batch_real": 5000, "lr_img": 0.01},
             "rfad": {"iterations": 40, "lr_img": 0.01, "batch_real": 1000, "n_models": 4, "width": 64, "net_options": {"norm": "none"}},
+            "rfad@1": {"iterations": 200},
             "frepo": {"iterations": 100, "lr_img": 0.01, "batch_real": 1000, "net_options": {"norm": "none"}},
             "bptt": {"iterations": 40, "init": "real", "lr_init": 0.1, "batch_real": 256, "inner_steps": 10, "inner_epochs": 1},
             "bptt@1": {"inner_steps": 5, "inner_epochs": 2},
