@@ -46,6 +46,7 @@ class RunResult:
                 n_eval=len(self.evaluation.accuracies),
                 accuracies=self.evaluation.accuracies,
                 eval_protocol=self.evaluation.protocol,
+                eval_loss=self.evaluation.protocol.get("loss", ""),
                 eval_seconds=round(self.evaluation.seconds, 3),
             )
         return row

@@ -79,8 +79,6 @@ def bench_core(
         "eval": budget.eval_config().__dict__,
         "seed": seed,
     }
-    for row in rows:
-        row.setdefault("eval_loss", row.get("eval_protocol", {}).get("loss", ""))
     total_minutes = sum(r.get("distill_seconds", 0) + r.get("eval_seconds", 0) for r in rows) / 60
     config["total_minutes"] = round(total_minutes, 2)
     document = results_document(command, config, device, rows)
