@@ -13,7 +13,9 @@ far cheaper than gradient or trajectory matching. Paper defaults: ConvNet-3, 20,
 SGD on images with lr 1.0 and momentum 0.5, 256 real images per class, real initialisation, DSA.
 
 Speed: all classes go through the network in one batched forward (real side under
-``torch.no_grad``), and the network's parameters are re-initialised in place each iteration.
+``torch.no_grad``; under ``--precision bf16`` on a bfloat16 copy of the network, see
+:func:`ddapps.utils.precision.frozen_embed`), ConvNet's first block is one batched matrix product
+(:mod:`ddapps.nets.fused`), and the network's parameters are re-initialised in place each iteration.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from ddapps.methods.init import INIT_MODES, initial_images
 from ddapps.methods.iterative import IterativeDistiller
 from ddapps.nets import create_net, reinitialize_
 from ddapps.synthetic import SyntheticSet
+from ddapps.utils.precision import frozen_embed
 
 
 @dataclass(frozen=True)
@@ -114,12 +117,11 @@ class DistributionMatching(IterativeDistiller):
         """``(sum_c ||mean psi(real_c) - mean psi(syn_c)||^2, psi(syn))`` with ``psi = self.net.embed``.
 
         Every class must have the same number of synthetic images; the real side runs under
-        ``no_grad`` and all classes go through the network in one batched forward per side.
+        ``no_grad`` (:func:`frozen_embed`) and all classes go through the network in one batched forward per side.
         """
         num_classes = len(real_batches)
         real_sizes = [x.shape[0] for x in real_batches]
-        with torch.no_grad():
-            real_feat = self.net.embed(torch.cat(list(real_batches))).float()  # fp32 sums under bf16 autocast
+        real_feat = frozen_embed(self.net, torch.cat(list(real_batches)))
         real_labels = torch.repeat_interleave(
             torch.arange(num_classes, device=self.device), torch.tensor(real_sizes, device=self.device)
         )

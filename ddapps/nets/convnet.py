@@ -15,6 +15,7 @@ from typing import Sequence
 from torch import nn
 
 from ddapps.nets.base import NETS, Net, as_hw, check_positive
+from ddapps.nets.fused import ConvNetFeatures
 from ddapps.nets.layers import (
     ACTS,
     NORMS,
@@ -61,7 +62,7 @@ class ConvNet(Net):
             layers.append(pool_layer)
             channels = width
         layers.append(nn.Flatten())
-        super().__init__(nn.Sequential(*layers), in_channels, num_classes, size)
+        super().__init__(ConvNetFeatures(*layers), in_channels, num_classes, size)
 
 
 NETS.register("convnet")(ConvNet)
