@@ -5,8 +5,9 @@
 # both protocols. Outputs: runs/continual-split-mnist-{gdumb,replay}/{results.json,report.md,
 # accuracy_per_experience.png,logs/}.
 #
-#   BUDGET=cpu   (default) the CPU budget measured in docs/continual.md: MLP learner, DM 60
-#                iterations on a random MLP, 50 GDumb epochs, 1 replay epoch.
+#   BUDGET=cpu   (default) the CPU budget measured in docs/continual.md: MLP learner, the
+#                distilled buffer's CPU default (DM 2,000 iterations on random MLPs, no DSA,
+#                ddapps.continual.cli.CPU_DISTILL_BY_METHOD), 50 GDumb epochs, 1 replay epoch.
 #   BUDGET=paper the papers' settings (GPU): ConvNet-3 learner and DM on ConvNet-3 with DSA,
 #                20,000 DM iterations (--paper-distill), 1000 GDumb epochs.
 set -euo pipefail
@@ -17,7 +18,7 @@ COMMON=(--benchmark split-mnist --buffer distilled:dm,reservoir,class-balanced,h
 if [[ "${BUDGET:-cpu}" == "paper" ]]; then
   BUDGET_ARGS=(--paper-distill --net convnet --gdumb-epochs 1000 --epochs 1 --batch-size 256)
 else
-  BUDGET_ARGS=(--distill-iterations 60 --net mlp --gdumb-epochs 50 --epochs 1 --batch-size 128)
+  BUDGET_ARGS=(--net mlp --gdumb-epochs 50 --epochs 1 --batch-size 128)
 fi
 for protocol in gdumb replay; do
   ddapps continual "${COMMON[@]}" "${BUDGET_ARGS[@]}" --protocol "$protocol" \

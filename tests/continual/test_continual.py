@@ -151,3 +151,20 @@ def test_cli_writes_results_report_and_plot(tmp_path):
 def test_cli_module_imports_without_avalanche():
     code = "import sys; sys.modules['avalanche'] = None; import ddapps.continual.cli, ddapps.continual"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_cpu_budget_is_per_method_and_overridable():
+    import argparse
+
+    from ddapps.continual.cli import CPU_DISTILL_BY_METHOD, add_parser, distill_overrides
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    args = parser.parse_args(["continual", "--out", "x"])
+    assert distill_overrides("dm", args) == CPU_DISTILL_BY_METHOD["dm"]
+    assert distill_overrides("dc", args)["iterations"] == 100  # the generic budget, keys dc lacks skipped
+    assert "iterations" not in distill_overrides("random", args)
+    args = parser.parse_args(["continual", "--out", "x", "--distill-iterations", "7", "--distill-set", "lr_img=2.0"])
+    assert distill_overrides("dm", args) == {**CPU_DISTILL_BY_METHOD["dm"], "iterations": 7, "lr_img": 2.0}
+    args = parser.parse_args(["continual", "--out", "x", "--paper-distill"])
+    assert distill_overrides("dm", args) == {}
