@@ -57,7 +57,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     b.add_argument("--net", default="mlp", help="the continual learner (a ddapps network)")
     b.add_argument("--net-width", type=int, default=None)
     b.add_argument("--epochs", type=int, default=1, help="replay: epochs per experience")
-    b.add_argument("--gdumb-epochs", type=int, default=100, help="gdumb: epochs on the memory per experience")
+    b.add_argument("--gdumb-epochs", type=int, default=50,
+                   help="gdumb: epochs on the memory per experience (the measured CPU setting)")
     b.add_argument("--batch-size", type=int, default=128)
     return p
 
