@@ -71,7 +71,7 @@ class ShardedDM(DistributionMatching):
         for c in range(real.num_classes):  # every rank consumes the generator for every class
             idx = real.train.class_indices(c)
             pick = idx[torch.randperm(idx.numel(), generator=generator)[: self.config.batch_real]]
-            aug = self.dsa.sample(max(pick.numel(), ipc), generator=generator, device=self.device) if self.dsa else None
+            aug = self.dsa.sample(max(pick.numel(), ipc), generator=generator, device=self.device, shared=True) if self.dsa else None
             if c in mine:
                 x_real, x_syn = self.real_images[pick.to(self.device)], syn[c * ipc : (c + 1) * ipc]
                 if aug is not None:

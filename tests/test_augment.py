@@ -318,3 +318,17 @@ def test_global_rng_untouched():
         for _ in range(5):
             dsa(x, generator=g)
     assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_shared_draw_is_one_transform_for_the_whole_batch():
+    from ddapps.augment import DSA
+
+    dsa = DSA("color_crop_cutout_flip_scale_rotate", mode="M")
+    x = torch.randn(1, 1, 8, 8).expand(5, 1, 8, 8).contiguous()  # five copies of one image
+    shared = dsa.sample(5, generator=torch.Generator().manual_seed(0), shared=True)
+    out = dsa.apply(x, shared)
+    for i in range(1, 5):  # identical inputs under one shared transform stay identical
+        torch.testing.assert_close(out[i], out[0])
+    per_image = dsa.apply(x, dsa.sample(5, generator=torch.Generator().manual_seed(0)))
+    assert not torch.allclose(per_image[1], per_image[0])
+    assert dsa.sample(0, generator=torch.Generator(), shared=True).n == 0

@@ -6,10 +6,13 @@ Zhao & Bilen, "Dataset Condensation with Differentiable Siamese Augmentation", I
     min_S  D( grad L(A_w(T); theta),  grad L(A_w(S); theta) )
 
 with the *same* random transform ``A_w`` applied to the real batch ``T`` and the synthetic
-batch ``S``. Here that is explicit: ``p = dsa.sample(max(len(T), len(S)), generator=g)``, then
-``dsa.apply(T, p)`` and ``dsa.apply(S, p)`` (each uses the first rows of ``p``). The reference
-code gets the same effect by reseeding the global RNG from the clock before each call; this
-module draws only from the ``torch.Generator`` it is handed and never touches the global RNG.
+batch ``S``. Here that is explicit: ``p = dsa.sample(max(len(T), len(S)), generator=g,
+shared=True)``, then ``dsa.apply(T, p)`` and ``dsa.apply(S, p)``. ``shared=True`` draws one value
+per operation for the whole batch, as the reference code does in its siamese mode (it reseeds the
+global RNG from the clock and copies the first image's transform to the batch); this module draws
+only from the ``torch.Generator`` it is handed and never touches the global RNG. The matching
+methods (DC/DSA, DM, IDM, DP-DM, FedDM) use the shared draw; training-time augmentation
+(``dsa(x, generator=g)``: evaluation, the inner loops, MTT's student steps) draws per image.
 
 Modes:
     ``'S'`` (the paper's default): each draw picks ONE operation of the strategy uniformly at
@@ -105,8 +108,13 @@ class DSA:
         return "_".join(self.ops) or "none"
 
     def sample(self, n: int, *, generator: torch.Generator,
-               device: torch.device | str | None = None) -> AugParams:
+               device: torch.device | str | None = None, shared: bool = False) -> AugParams:
         """Draw one transform for ``n`` images, using only ``generator``.
+
+        ``shared=True`` is the paper's siamese draw (Eq. 5, and its code's ``Siamese`` flag): ONE
+        random value per operation, the same for all ``n`` images, so a real class batch and the
+        synthetic images it is matched with see exactly the same transform ``A_w``. With
+        ``shared=False`` every image gets its own values (training-time augmentation).
 
         Values are drawn on ``generator.device`` (so the same generator state gives the same
         values) and moved to ``device`` when given; :meth:`apply` also moves them to the
@@ -124,7 +132,10 @@ class DSA:
             chosen = (self.ops[k],)
         else:
             chosen = self.ops
-        values = {op: OPS.get(op).sample(n, self.params, generator) for op in chosen}
+        draws = min(n, 1) if shared else n
+        values = {op: OPS.get(op).sample(draws, self.params, generator) for op in chosen}
+        if shared and n > 1:
+            values = {op: {k: v.expand(n, *v.shape[1:]) for k, v in vals.items()} for op, vals in values.items()}
         p = AugParams(chosen, values, n, self.params)
         return p if device is None else p.to(device)
 
