@@ -58,6 +58,7 @@ from ddapps.methods.iterative import DivergenceError, IterativeDistiller
 from ddapps.methods.matching_losses import check_metric, gradient_distance
 from ddapps.nets import create_net, reinitialize_
 from ddapps.synthetic import SyntheticSet
+from ddapps.utils.precision import parameter_gradients
 
 LOOPS_BY_IPC: dict[int, tuple[int, int]] = {
     1: (1, 1),
@@ -246,8 +247,7 @@ class GradientMatching(IterativeDistiller):
     def real_gradients(self, x: Tensor, label: int) -> list[Tensor]:
         """Gradients of the mean cross-entropy of class-``label`` images ``x`` (no graph kept)."""
         target = torch.full((x.shape[0],), label, dtype=torch.long, device=self.device)
-        loss = F.cross_entropy(self.net(x), target)
-        return list(torch.autograd.grad(loss, self.net_params))
+        return parameter_gradients(self.net, x, target)  # bf16 network copy under --precision bf16
 
     def synthetic_gradients(self, x: Tensor, label: int) -> list[Tensor]:
         """As :meth:`real_gradients`, but differentiable with respect to ``x``."""
@@ -289,9 +289,12 @@ class GradientMatching(IterativeDistiller):
                 x = images[pick]
                 if self.dsa is not None:
                     x = self.dsa(x, generator=generator)
-                loss = F.cross_entropy(self.net(x), labels[pick])
                 self.net_optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                if self.bn_layers:  # batch norm updates running statistics: train the net itself
+                    F.cross_entropy(self.net(x), labels[pick]).backward()
+                else:  # fp32 master weights; the forward/backward in bf16 under --precision bf16
+                    for p, g in zip(self.net_params, parameter_gradients(self.net, x, labels[pick])):
+                        p.grad = g
                 self.net_optimizer.step()
 
 

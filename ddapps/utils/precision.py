@@ -73,3 +73,21 @@ def frozen_embed(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
         with torch.autocast(device_type=x.device.type, enabled=False):
             low = copy.deepcopy(net).to(torch.bfloat16)
             return low.embed(x.to(torch.bfloat16)).float()
+
+
+def parameter_gradients(net: torch.nn.Module, x: torch.Tensor, target: torch.Tensor) -> list[torch.Tensor]:
+    """Gradients of the mean cross-entropy of ``net`` on ``(x, target)`` with respect to every
+    parameter of ``net`` (in ``net.parameters()`` order), as float32 tensors without a graph.
+
+    Under ``bf16`` the forward and backward run on a bfloat16 copy of ``net`` (see
+    :func:`frozen_embed` for why not autocast); ``net`` itself is not touched. Used where the
+    gradients are a target or an update, never differentiated further: the real side of gradient
+    matching and the network's training steps between its outer steps (float32 master weights).
+    """
+    if current_precision() == "fp32":
+        loss = torch.nn.functional.cross_entropy(net(x), target)
+        return list(torch.autograd.grad(loss, list(net.parameters())))
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        low = copy.deepcopy(net).to(torch.bfloat16)
+        loss = torch.nn.functional.cross_entropy(low(x.to(torch.bfloat16)).float(), target)
+        return [g.float() for g in torch.autograd.grad(loss, list(low.parameters()))]
