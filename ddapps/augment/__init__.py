@@ -5,8 +5,8 @@ Zhao & Bilen, "Dataset Condensation with Differentiable Siamese Augmentation", I
 
     from ddapps.augment import DSA, default_strategy
     dsa = DSA(default_strategy("cifar10"))
-    p = dsa.sample(max(len(real), len(syn)), generator=g)
-    loss = match(net(dsa.apply(real, p)), net(dsa.apply(syn, p)))
+    real_aug, syn_aug = dsa.siamese(real, syn, generator=g)   # one shared transform
+    loss = match(net(real_aug), net(syn_aug))
 
 Modules: :mod:`.params` (DSAParams, AugParams), :mod:`.functional` (deterministic differentiable
 image ops), :mod:`.ops` (per-op samplers and appliers, registry ``OPS``), :mod:`.dsa` (DSA).

@@ -6,8 +6,8 @@ Zhao & Bilen, "Dataset Condensation with Differentiable Siamese Augmentation", I
     min_S  D( grad L(A_w(T); theta),  grad L(A_w(S); theta) )
 
 with the *same* random transform ``A_w`` applied to the real batch ``T`` and the synthetic
-batch ``S``. Here that is explicit: ``p = dsa.sample(max(len(T), len(S)), generator=g,
-shared=True)``, then ``dsa.apply(T, p)`` and ``dsa.apply(S, p)``. ``shared=True`` draws one value
+batch ``S``. Here that is explicit: ``T_aug, S_aug = dsa.siamese(T, S, generator=g)``, i.e.
+``p = dsa.sample(max(len(T), len(S)), generator=g, shared=True)`` applied to both. ``shared=True`` draws one value
 per operation for the whole batch, as the reference code does in its siamese mode (it reseeds the
 global RNG from the clock and copies the first image's transform to the batch); this module draws
 only from the ``torch.Generator`` it is handed and never touches the global RNG. The matching
@@ -87,8 +87,7 @@ class DSA:
 
         g = torch.Generator().manual_seed(0)
         dsa = DSA("color_crop_cutout_flip_scale_rotate")
-        p = dsa.sample(max(len(real), len(syn)), generator=g)
-        real_aug, syn_aug = dsa.apply(real, p), dsa.apply(syn, p)
+        real_aug, syn_aug = dsa.siamese(real, syn, generator=g)
     """
 
     def __init__(self, strategy: str | Sequence[str] = FULL_STRATEGY,
@@ -138,6 +137,13 @@ class DSA:
             values = {op: {k: v.expand(n, *v.shape[1:]) for k, v in vals.items()} for op, vals in values.items()}
         p = AugParams(chosen, values, n, self.params)
         return p if device is None else p.to(device)
+
+    def siamese(self, *batches: Tensor, generator: torch.Generator,
+                device: torch.device | str | None = None) -> tuple[Tensor, ...]:
+        """The batches under ONE shared transform (``sample(..., shared=True)``, then :meth:`apply`
+        to each): the siamese draw of the matching methods (real class batch, synthetic images)."""
+        p = self.sample(max(b.shape[0] for b in batches), generator=generator, device=device, shared=True)
+        return tuple(self.apply(b, p) for b in batches)
 
     def apply(self, x: Tensor, p: AugParams) -> Tensor:
         """Apply the transform ``p`` to ``x`` ([N, C, H, W], float, N <= p.n); differentiable in x.

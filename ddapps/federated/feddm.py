@@ -78,8 +78,7 @@ class GlobalModelDM(DistributionMatching):
             x_real = self.real_images[pick.to(self.device)]
             x_syn = syn[c * ipc : (c + 1) * ipc]
             if self.dsa is not None:
-                aug = self.dsa.sample(max(x_real.shape[0], ipc), generator=generator, device=self.device, shared=True)
-                x_real, x_syn = self.dsa.apply(x_real, aug), self.dsa.apply(x_syn, aug)
+                x_real, x_syn = self.dsa.siamese(x_real, x_syn, generator=generator, device=self.device)
             with torch.no_grad():
                 real_means.append(self.net.embed(x_real).mean(dim=0))
             syn_means.append(self.net.embed(x_syn).mean(dim=0))

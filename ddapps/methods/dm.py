@@ -107,8 +107,7 @@ class DistributionMatching(IterativeDistiller):
             pick = idx[torch.randperm(idx.numel(), generator=generator)[: self.config.batch_real]]
             x_real = self.real_images[pick.to(self.device)]
             if self.dsa is not None:
-                aug = self.dsa.sample(max(x_real.shape[0], x_syn.shape[0]), generator=generator, device=self.device, shared=True)
-                x_real, x_syn = self.dsa.apply(x_real, aug), self.dsa.apply(x_syn, aug)
+                x_real, x_syn = self.dsa.siamese(x_real, x_syn, generator=generator, device=self.device)
             real_batches.append(x_real)
             syn_batches.append(x_syn)
         return real_batches, syn_batches

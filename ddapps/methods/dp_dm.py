@@ -105,8 +105,7 @@ class DPDistributionMatching(DistributionMatching):
             x_real = self.real_images[pick.to(self.device)]
             x_syn = syn[c * ipc : (c + 1) * ipc]
             if self.dsa is not None:
-                aug = self.dsa.sample(max(x_real.shape[0], ipc), generator=generator, device=self.device, shared=True)
-                x_real, x_syn = self.dsa.apply(x_real, aug), self.dsa.apply(x_syn, aug)
+                x_real, x_syn = self.dsa.siamese(x_real, x_syn, generator=generator, device=self.device)
             real_batches.append(x_real)
             syn_batches.append(x_syn)
             real_labels.append(torch.full((x_real.shape[0],), c, dtype=torch.long))

@@ -233,8 +233,7 @@ class GradientMatching(IterativeDistiller):
             x_real = self.real_images[self.real_indices(c, generator)]
             x_syn = images[c * ipc : (c + 1) * ipc]
             if self.dsa is not None:
-                draw = self.dsa.sample(max(x_real.shape[0], ipc), generator=generator, device=self.device, shared=True)
-                x_real, x_syn = self.dsa.apply(x_real, draw), self.dsa.apply(x_syn, draw)
+                x_real, x_syn = self.dsa.siamese(x_real, x_syn, generator=generator, device=self.device)
             g_real = self.real_gradients(x_real, c)
             g_syn = self.synthetic_gradients(x_syn, c)
             total = total + gradient_distance(g_real, g_syn, self.config.dis_metric)

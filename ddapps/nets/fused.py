@@ -24,11 +24,11 @@ has exactly that shape.
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from ddapps.utils.precision import no_autocast
 
 #: Images per chunk on the no-grad path: 16 x 128 x 16 x 16 floats (2 MiB per product) stay in cache.
 NO_GRAD_CHUNK = 16
@@ -70,13 +70,11 @@ def _is_pool2x2(pool: nn.Module) -> bool:
 def conv_instance_norm_relu_pool(x: Tensor, conv: nn.Conv2d, norm: nn.GroupNorm) -> Tensor:
     """``avg_pool2x2(relu(instance_norm(conv(x))))`` by the closed form of the module docstring."""
     n = x.shape[0]
-    kh, kw = conv.kernel_size
-    ph, pw = conv.padding
-    out_h, out_w = x.shape[2] + 2 * ph - kh + 1, x.shape[3] + 2 * pw - kw + 1
-    patches = F.unfold(x, (kh, kw), padding=(ph, pw))  # [N, D, L]
+    out_h, out_w = _conv_out_hw(x, conv)
+    patches = F.unfold(x, conv.kernel_size, padding=conv.padding)  # [N, D, L]
     mean_patch = patches.mean(dim=2)  # [N, D]
     weight = conv.weight.reshape(conv.out_channels, -1)  # [C, D]
-    with _no_autocast(x.device.type):  # statistics in fp32 under bf16 autocast
+    with no_autocast(x.device.type):  # statistics in fp32 under bf16 autocast
         wide = torch.promote_types(patches.dtype, torch.float32)  # bf16 -> fp32; fp32/fp64 kept
         centred = (patches - mean_patch.unsqueeze(2)).to(wide)
         cov = centred @ centred.transpose(1, 2) / centred.shape[2]  # [N, D, D], biased like GroupNorm
@@ -113,23 +111,20 @@ def conv_instance_norm_relu_pool(x: Tensor, conv: nn.Conv2d, norm: nn.GroupNorm)
     return (pooled * 0.25).view(n, -1, ph2, pw2)
 
 
-def _no_autocast(device_type: str) -> contextlib.AbstractContextManager[object]:
-    """Autocast switched off on ``device_type`` (a no-op on devices without autocast, e.g. meta)."""
-    if device_type in ("cpu", "cuda"):
-        return torch.autocast(device_type, enabled=False)
-    return contextlib.nullcontext()
-
-
 def avg_pool2x2(x: Tensor) -> Tensor:
     """``F.avg_pool2d(x, 2)`` for even maps as four strided slices (faster on CPU, same values)."""
     return (x[..., ::2, ::2] + x[..., 1::2, ::2] + x[..., ::2, 1::2] + x[..., 1::2, 1::2]) * 0.25
 
 
+def _conv_out_hw(x: Tensor, conv: nn.Conv2d) -> tuple[int, int]:
+    """Height and width of ``conv(x)`` (stride 1, no dilation: checked by :func:`fusable_first_block`)."""
+    (kh, kw), (ph, pw) = conv.kernel_size, conv.padding
+    return x.shape[2] + 2 * ph - kh + 1, x.shape[3] + 2 * pw - kw + 1
+
+
 def _even_map(x: Tensor, conv: nn.Conv2d) -> bool:
     """Whether the convolution's output map has even height and width (pooling drops nothing)."""
-    kh, kw = conv.kernel_size
-    ph, pw = conv.padding
-    h, w = x.shape[2] + 2 * ph - kh + 1, x.shape[3] + 2 * pw - kw + 1
+    h, w = _conv_out_hw(x, conv)
     return h > 0 and w > 0 and h % 2 == 0 and w % 2 == 0
 
 

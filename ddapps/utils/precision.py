@@ -70,9 +70,8 @@ def frozen_embed(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         if current_precision() == "fp32":
             return net.embed(x).float()
-        with torch.autocast(device_type=x.device.type, enabled=False):
-            low = copy.deepcopy(net).to(torch.bfloat16)
-            return low.embed(x.to(torch.bfloat16)).float()
+        with no_autocast(x.device.type):
+            return _bf16_copy(net).embed(x.to(torch.bfloat16)).float()
 
 
 def parameter_gradients(net: torch.nn.Module, x: torch.Tensor, target: torch.Tensor) -> list[torch.Tensor]:
@@ -87,7 +86,19 @@ def parameter_gradients(net: torch.nn.Module, x: torch.Tensor, target: torch.Ten
     if current_precision() == "fp32":
         loss = torch.nn.functional.cross_entropy(net(x), target)
         return list(torch.autograd.grad(loss, list(net.parameters())))
-    with torch.autocast(device_type=x.device.type, enabled=False):
-        low = copy.deepcopy(net).to(torch.bfloat16)
+    with no_autocast(x.device.type):
+        low = _bf16_copy(net)
         loss = torch.nn.functional.cross_entropy(low(x.to(torch.bfloat16)).float(), target)
         return [g.float() for g in torch.autograd.grad(loss, list(low.parameters()))]
+
+
+def no_autocast(device_type: str) -> contextlib.AbstractContextManager[object]:
+    """Autocast switched off on ``device_type`` (a no-op on devices without autocast, e.g. meta)."""
+    if device_type in ("cpu", "cuda"):
+        return torch.autocast(device_type, enabled=False)
+    return contextlib.nullcontext()
+
+
+def _bf16_copy(net: torch.nn.Module) -> torch.nn.Module:
+    """A bfloat16 copy of ``net`` (``net`` itself keeps its dtype)."""
+    return copy.deepcopy(net).to(torch.bfloat16)
