@@ -154,8 +154,9 @@ def test_mtt_loss_decreases_and_lr_is_learned() -> None:
 
 
 def test_constant_memory_mode_matches_standard_run() -> None:
+    assert create_distiller("mtt", MTT).config.memory == "constant"  # the default
     real = fake_benchmark()
-    a = create_distiller("mtt", MTT | {"iterations": 2}).distill(real, 2, generator=make_generator(1))
+    a = create_distiller("mtt", MTT | {"iterations": 2, "memory": "standard"}).distill(real, 2, generator=make_generator(1))
     b = create_distiller("mtt", MTT | {"iterations": 2, "memory": "constant"}).distill(real, 2, generator=make_generator(1))
     assert torch.allclose(a.images, b.images, atol=1e-4) and torch.allclose(a.lr, b.lr, rtol=1e-4)
 
