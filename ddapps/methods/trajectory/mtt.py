@@ -19,8 +19,8 @@ initialisation, DSA, ConvNet-3.
 Memory: the default ``memory="constant"`` computes the exact same gradient as autograd through
 the unrolled graph, in memory independent of ``syn_steps`` (TESLA; Cui et al., ICML 2023; see
 :mod:`ddapps.methods.trajectory.unroll`), at the cost of one extra forward + backward per step.
-Measured on a 2-core CPU, MNIST IPC 10, ``syn_steps=30``: 1.8 GB peak vs 10.9 GB for
-``memory="standard"`` (the paper's fully unrolled graph) and 12.6 GB for the paper's code, with
+Measured on a 2-core CPU, MNIST IPC 10, ``syn_steps=30``: 1.8 GiB peak vs 10.4 GiB for
+``memory="standard"`` (the paper's fully unrolled graph) and 12.0 GiB for the paper's code, with
 about 24% more time than ``standard``. Choose ``standard`` when memory is plentiful and time counts.
 
 Experts come from ``expert_file`` (written by ``ddapps experts``); with ``auto_experts=True`` they
