@@ -71,18 +71,8 @@ class GlobalModelDM(DistributionMatching):
     ) -> Tensor:
         self._perturb_(generator)
         syn = params["images"]
-        real_means, syn_means = [], []
-        for c in range(real.num_classes):
-            idx = real.train.class_indices(c)
-            pick = idx[torch.randperm(idx.numel(), generator=generator)[: self.config.batch_real]]
-            x_real = self.real_images[pick.to(self.device)]
-            x_syn = syn[c * ipc : (c + 1) * ipc]
-            if self.dsa is not None:
-                x_real, x_syn = self.dsa.siamese(x_real, x_syn, generator=generator, device=self.device)
-            with torch.no_grad():
-                real_means.append(self.net.embed(x_real).mean(dim=0))
-            syn_means.append(self.net.embed(x_syn).mean(dim=0))
-        return ((torch.stack(real_means) - torch.stack(syn_means)) ** 2).sum()
+        per_class = [syn[c * ipc : (c + 1) * ipc] for c in range(real.num_classes)]
+        return self.mean_embedding_gap(*self.class_batches(per_class, real, generator))[0]
 
     def finalize(self, params: dict[str, Tensor], real: Benchmark, ipc: int, **meta: Any) -> Any:
         return super().finalize(params, real, ipc, global_model=True, perturb=self.perturb, **meta)
