@@ -3,6 +3,10 @@
 # 256 real images per class, the papers' learning rates) on one GPU, bounded to < 10 minutes on
 # an H100, with the iteration counts below instead of the papers' 20,000 (DM) / 1,000 (DSA) /
 # 5,000 (MTT); MTT uses EXPERTS experts trained EXPERT_EPOCHS epochs (the paper: 100 x 50).
+# BUDGET_S (default 540) bounds the whole script: after the speed step, each method's iteration count
+# is cut (never raised) so that the measured seconds/iteration fit the time left, EVAL_RESERVE_S per
+# method kept for start-up and evaluation; the iterations actually run are in summary.json.
+# BUDGET_S=0 runs the counts as given.
 #
 #   apps/bench_gpu.sh [OUT]                   # OUT defaults to $OUT, else runs/bench-gpu
 #   DEVICE=cpu DATASET=digits IPC=1 ITERS=2 EVAL_EPOCHS=2 N_EVAL=1 EXPERTS=1 EXPERT_EPOCHS=2 \
@@ -24,7 +28,7 @@ IPC="${IPC:-10}"
 ITERS_DM="${ITERS:-${ITERS_DM:-2000}}"
 ITERS_DSA="${ITERS:-${ITERS_DSA:-100}}"
 ITERS_MTT="${ITERS:-${ITERS_MTT:-500}}"
-SPEED_ITERS="${SPEED_ITERS:-20}"
+SPEED_ITERS="${SPEED_ITERS:-5}"
 SPEED_REPEATS="${SPEED_REPEATS:-2}"
 MATMUL_SIZE="${MATMUL_SIZE:-4096}"
 N_EVAL="${N_EVAL:-3}"
@@ -36,6 +40,8 @@ MAX_START=$(( EXPERT_EPOCHS - MTT_EXPERT_EPOCHS + 1 ))
 # The library default is memory="constant" (TESLA); a GPU of this size holds the unrolled graph of
 # CIFAR-10 IPC 10 at syn_steps 20, and "standard" skips constant's extra forward + backward per step.
 MTT_MEMORY="${MTT_MEMORY:-standard}"
+BUDGET_S="${BUDGET_S:-540}"
+EVAL_RESERVE_S="${EVAL_RESERVE_S:-45}"
 (( MAX_START >= 1 )) || { echo "bench_gpu.sh: EXPERT_EPOCHS must be >= MTT_EXPERT_EPOCHS" >&2; exit 2; }
 NET_SET=()
 [[ -n "${WIDTH:-}" ]] && NET_SET=(--set "net_options={\"width\": $WIDTH}")
@@ -58,6 +64,26 @@ echo "== bench speed"
   --set "mtt.expert_file=\"$OUT/experts.safetensors\"" --set "mtt.auto_experts=false" \
   --set "mtt.expert_epochs=$MTT_EXPERT_EPOCHS" --set "mtt.max_start_epoch=$MAX_START" \
   --set "mtt.memory=\"$MTT_MEMORY\"" --out "$OUT/speed"
+
+if (( BUDGET_S > 0 )); then
+  read -r ITERS_DM ITERS_DSA ITERS_MTT < <("$PYTHON" - "$OUT/speed/results.json" "$(( BUDGET_S - (SECONDS - started) ))" \
+    "$EVAL_RESERVE_S" "$ITERS_DM" "$ITERS_DSA" "$ITERS_MTT" <<'PY'
+import json, sys
+seconds = {r["method"]: r["seconds_per_iter"] for r in json.loads(open(sys.argv[1]).read())["rows"]}
+methods = ["dm", "dsa", "mtt"]
+asked = dict(zip(methods, map(int, sys.argv[4:7])))
+left = max(0.0, float(sys.argv[2]) - len(methods) * float(sys.argv[3]))
+need = {m: asked[m] * seconds[m] for m in methods}
+grant, open_ = {}, sorted(methods, key=need.get)
+while open_:  # water-filling: equal shares, what a cheap method leaves goes to the others
+    m = open_.pop(0)
+    grant[m] = min(need[m], left / (len(open_) + 1))
+    left -= grant[m]
+print(*[max(1, min(asked[m], int(grant[m] / seconds[m]))) for m in methods])
+PY
+  )
+  echo "== budget ${BUDGET_S} s, $(( SECONDS - started )) s used: iterations dm $ITERS_DM, dsa $ITERS_DSA, mtt $ITERS_MTT"
+fi
 
 for method in dm dsa mtt; do
   iters_var="ITERS_${method^^}"

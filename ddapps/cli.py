@@ -318,7 +318,7 @@ def cmd_bench_speed(args: argparse.Namespace) -> int:
     overrides = parse_method_overrides(parse_key_values(args.set, "--set"), args.methods)
     benchmark = _load(args)
     bench_speed(benchmark, args.methods, args.ipc, settings, args.out, overrides=overrides, seed=args.seed,
-                device=device, precision=args.precision)
+                device=device, precision=args.precision, progress=True)  # one line per run, not a bar
     return 0
 
 

@@ -24,11 +24,14 @@ DM_TINY = {"batch_real": 8, "net_options": {"width": 16}}
 ROW_KEYS = {"method", "ipc", "dataset", "seconds_per_iter", "gflops_achieved", "gflops_matmul", "peak_mem_mb"}
 
 
-def test_measure_method_counts_flops_and_times_iterations(tiny):
-    row = measure_method(tiny, "dm", 2, SpeedSettings(iterations=2, warmup=1, repeats=2), overrides=DM_TINY)
+def test_measure_method_counts_flops_and_times_iterations(tiny, capsys):
+    row = measure_method(tiny, "dm", 2, SpeedSettings(iterations=2, warmup=1, repeats=2), overrides=DM_TINY,
+                         progress=True)
     assert row["seconds_per_iter"] > 0 and row["gflop_per_iter"] > 0
     assert row["gflops_achieved"] == pytest.approx(row["gflop_per_iter"] / row["seconds_per_iter"])
     assert row["overrides"]["iterations"] == 4  # warmup + counted + timed
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(":")[1].strip() for line in lines] == ["dm ipc 2 run 1/2", "dm ipc 2 run 2/2"]
 
 
 def test_probe_counts_only_the_iteration_after_warmup():
@@ -39,6 +42,16 @@ def test_probe_counts_only_the_iteration_after_warmup():
             a @ a
         probe(IterationEvent(iteration=it, total=4, loss=0.0, seconds=0.0))
     assert probe.flops == 2 * 2 * 64**3  # iteration 2 only
+    assert len(probe.seconds()) == 2
+
+
+def test_probe_without_flop_counting_still_times():
+    probe = IterationProbe(warmup=1, device=torch.device("cpu"), count_flops=False)
+    a = torch.ones(64, 64)
+    for it in range(1, 5):
+        a @ a
+        probe(IterationEvent(iteration=it, total=4, loss=0.0, seconds=0.0))
+    assert probe.flops == 0 and probe._counter is None
     assert len(probe.seconds()) == 2
 
 

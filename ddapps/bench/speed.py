@@ -13,6 +13,7 @@ same device and threads -- the practical compute limit. Peak memory covers each 
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -82,18 +83,20 @@ def matmul_gflops(device: torch.device | str, size: int = 2048, repeats: int = 5
 
 
 class IterationProbe:
-    """Distillation callback: timestamps every iteration and counts the FLOPs of iteration ``warmup + 1``."""
+    """Distillation callback: timestamps every iteration and counts the FLOPs of iteration ``warmup + 1``
+    (when ``count_flops``; the FLOP counter's dispatch overhead is paid once, in the first run)."""
 
-    def __init__(self, warmup: int, device: torch.device) -> None:
+    def __init__(self, warmup: int, device: torch.device, count_flops: bool = True) -> None:
         self.warmup = warmup
         self.device = device
+        self.count_flops = count_flops
         self.stamps: dict[int, float] = {}
         self.flops = 0
         self._counter: FlopCounterMode | None = None
 
     def __call__(self, event: IterationEvent) -> None:
         _sync(self.device)
-        if event.iteration == self.warmup:
+        if event.iteration == self.warmup and self.count_flops:
             self._counter = FlopCounterMode(display=False)
             self._counter.__enter__()
         elif self._counter is not None and event.iteration == self.warmup + 1:
@@ -122,15 +125,19 @@ def measure_method(
     overrides: Mapping[str, Any] | None = None,
     seed: int = 0,
     device: torch.device | str = "cpu",
+    progress: bool = False,
 ) -> dict[str, Any]:
-    """Time ``method`` at ``ipc``: one result row (means over ``settings.repeats`` runs)."""
+    """Time ``method`` at ``ipc``: one result row (means over ``settings.repeats`` runs).
+
+    The FLOPs are counted in the first run only (the same iteration of every run does the same
+    work); ``progress`` prints one line per finished run to stderr."""
     device = torch.device(device)
     total = settings.warmup + 1 + settings.iterations
     config = dict(overrides or {}) | {"iterations": total}
     times, peaks, flops = [], [], 0
-    for _ in range(settings.repeats):
+    for run in range(settings.repeats):
         distiller = create_distiller(method, config, device=device)
-        probe = IterationProbe(settings.warmup, device)
+        probe = IterationProbe(settings.warmup, device, count_flops=run == 0)
         with PeakMemory(device) as memory:
             try:
                 distiller.distill(benchmark, ipc, generator=make_generator(seed), callbacks=[probe])
@@ -138,7 +145,10 @@ def measure_method(
                 probe.close()
         times.append(statistics.fmean(probe.seconds()))
         peaks.append(memory.peak_mb)
-        flops = probe.flops
+        flops = flops or probe.flops
+        if progress:
+            print(f"bench speed: {method} ipc {ipc} run {run + 1}/{settings.repeats}: {times[-1]:.4g} s/iteration",
+                  file=sys.stderr, flush=True)
     mean = statistics.fmean(times)
     return {
         "method": method,
@@ -203,6 +213,7 @@ def bench_speed(
     seed: int = 0,
     device: torch.device | str = "cpu",
     precision: str = "fp32",
+    progress: bool = False,
 ) -> list[dict[str, Any]]:
     """Measure every (method, ipc); write ``results.json`` and ``report.md`` into ``out``; return rows."""
     check_precision(precision)
@@ -217,7 +228,7 @@ def bench_speed(
         for ipc in ipcs:
             for method in methods:
                 row = measure_method(
-                    benchmark, method, ipc, settings, seed=seed, device=device,
+                    benchmark, method, ipc, settings, seed=seed, device=device, progress=progress,
                     overrides=method_overrides(method, overrides or {}, out, benchmark.name),
                 )
                 rows.append(row | {"gflops_matmul": limit, "matmul_fraction": row["gflops_achieved"] / limit,
