@@ -72,3 +72,21 @@ def test_float64_is_exact_to_float64_rounding():
     x = torch.randn(4, 1, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         torch.testing.assert_close(net.features(x), nn.Sequential(*net.features)(x), rtol=1e-12, atol=1e-12)
+
+
+def test_non_cpu_devices_take_the_plain_path(monkeypatch):
+    """Off the CPU (CUDA; here the meta device) the rewrites' extra launches cost more than the
+    memory traffic they save: the plain layers run, with the same output shape."""
+    import ddapps.nets.fused as fused
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("CPU-only rewrite used off the CPU")
+
+    cpu_net = create_net("convnet", 3, 10, 32, width=8)  # built (one probe forward) before the patch
+    meta_net = create_net("convnet", 3, 10, 32, width=8).to("meta")
+    monkeypatch.setattr(fused, "conv_instance_norm_relu_pool", refuse)
+    monkeypatch.setattr(fused, "avg_pool2x2", refuse)
+    out = meta_net.features(torch.empty(4, 3, 32, 32, device="meta"))
+    assert out.device.type == "meta" and out.shape == (4, 8 * 4 * 4)
+    with pytest.raises(AssertionError, match="CPU-only"):  # the CPU still takes the rewrite
+        cpu_net.features(torch.randn(2, 3, 32, 32))

@@ -131,10 +131,16 @@ def _even_map(x: Tensor, conv: nn.Conv2d) -> bool:
 class ConvNetFeatures(nn.Sequential):
     """``nn.Sequential`` (same children, same ``state_dict``) whose first
     ``conv -> instance norm -> ReLU -> avg-pool`` block runs through
-    :func:`conv_instance_norm_relu_pool` when it has exactly that shape."""
+    :func:`conv_instance_norm_relu_pool` when it has exactly that shape.
+
+    Both rewrites (the closed form and :func:`avg_pool2x2`) save CPU memory traffic at the price
+    of more, smaller operations. On any other device (CUDA) that price is what counts -- every
+    operation is a kernel launch, and the launches bound the small-batch networks of dataset
+    distillation -- so there the plain ``nn.Sequential`` forward runs (cuDNN convolution, one
+    group-norm, one pooling kernel)."""
 
     def forward(self, x: Tensor) -> Tensor:  # noqa: D102 - see the class docstring
-        if not (x.dim() == 4 and fusable_first_block(self) and _even_map(x, self[0])):
+        if not (x.device.type == "cpu" and x.dim() == 4 and fusable_first_block(self) and _even_map(x, self[0])):
             return super().forward(x)
         h = conv_instance_norm_relu_pool(x, self[0], self[1])
         in_place = not torch.is_grad_enabled()
