@@ -66,22 +66,8 @@ echo "== bench speed"
   --set "mtt.memory=\"$MTT_MEMORY\"" --out "$OUT/speed"
 
 if (( BUDGET_S > 0 )); then
-  read -r ITERS_DM ITERS_DSA ITERS_MTT < <("$PYTHON" - "$OUT/speed/results.json" "$(( BUDGET_S - (SECONDS - started) ))" \
-    "$EVAL_RESERVE_S" "$ITERS_DM" "$ITERS_DSA" "$ITERS_MTT" <<'PY'
-import json, sys
-seconds = {r["method"]: r["seconds_per_iter"] for r in json.loads(open(sys.argv[1]).read())["rows"]}
-methods = ["dm", "dsa", "mtt"]
-asked = dict(zip(methods, map(int, sys.argv[4:7])))
-left = max(0.0, float(sys.argv[2]) - len(methods) * float(sys.argv[3]))
-need = {m: asked[m] * seconds[m] for m in methods}
-grant, open_ = {}, sorted(methods, key=need.get)
-while open_:  # water-filling: equal shares, what a cheap method leaves goes to the others
-    m = open_.pop(0)
-    grant[m] = min(need[m], left / (len(open_) + 1))
-    left -= grant[m]
-print(*[max(1, min(asked[m], int(grant[m] / seconds[m]))) for m in methods])
-PY
-  )
+  read -r ITERS_DM ITERS_DSA ITERS_MTT < <("$PYTHON" -m ddapps.bench.time_budget "$OUT/speed/results.json" \
+    "$(( BUDGET_S - (SECONDS - started) ))" "$EVAL_RESERVE_S" dm="$ITERS_DM" dsa="$ITERS_DSA" mtt="$ITERS_MTT")
   echo "== budget ${BUDGET_S} s, $(( SECONDS - started )) s used: iterations dm $ITERS_DM, dsa $ITERS_DSA, mtt $ITERS_MTT"
 fi
 
