@@ -44,6 +44,10 @@ def test_command_line_prints_counts_in_the_given_order(tmp_path, capsys):
     assert capsys.readouterr().out.split() == ["375", "2000", "56"]
     assert main([str(results), "400", "45", "zca=3"]) == 2
     assert "zca" in capsys.readouterr().err
+    for bad in (["missing.json", "400", "45", "dm=3"], [str(results), "400", "45", "dm=three"]):
+        assert main(bad) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: time_budget:") and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.slow

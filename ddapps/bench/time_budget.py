@@ -47,13 +47,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("usage: python -m ddapps.bench.time_budget SPEED_RESULTS_JSON SECONDS_LEFT RESERVE METHOD=N ...",
               file=sys.stderr)
         return 2
-    rows = json.loads(Path(args[0]).read_text())["rows"]
-    seconds = {r["method"]: float(r["seconds_per_iter"]) for r in rows}
-    asked = {name: int(count) for name, _, count in (a.partition("=") for a in args[3:])}
     try:
+        rows = json.loads(Path(args[0]).read_text())["rows"]
+        seconds = {r["method"]: float(r["seconds_per_iter"]) for r in rows}
+        asked = {name: int(count) for name, _, count in (a.partition("=") for a in args[3:])}
         fitted = fit_iterations(seconds, asked, float(args[1]), float(args[2]))
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (OSError, ValueError, KeyError, TypeError, ConfigError) as exc:  # JSONDecodeError is a ValueError
+        print(f"error: time_budget: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     print(*fitted.values())
     return 0
