@@ -217,6 +217,17 @@ def test_cutout_zeroes_a_square():
     assert ((zeros >= 4) & (zeros <= 16)).all() and (zeros == 16).any()
 
 
+def test_cutout_centre_range_is_the_references_and_symmetric():
+    """An even side k may be centred one past the last pixel (side + 1 positions, as in the DSA
+    reference), so the square is cut to k // 2 columns at the right border as often as at the left."""
+    y = DSA("cutout", mode="M")(images(n=4000, c=1) + 1.0, generator=gen(5))
+    cols = (y[:, 0] == 0).any(1)  # [N, W]: zeroed columns
+    left = (cols.sum(1) == 2) & cols[:, 0] & cols[:, 1]
+    right = (cols.sum(1) == 2) & cols[:, 6] & cols[:, 7]
+    # 9 equally likely centres per axis: each border case has probability 1/9
+    assert abs(left.float().mean() - 1 / 9) < 0.02 and abs(right.float().mean() - 1 / 9) < 0.02
+
+
 def test_scale_and_rotate_identity_values():
     x = images()
     torch.testing.assert_close(AF.scale(x, torch.ones(4, 2)), x)

@@ -78,16 +78,19 @@ def _apply_crop(x: Tensor, v: Values, p: DSAParams) -> Tensor:
     return AF.translate(x, _pixels(u, (2 * s + 1).float()) - s)
 
 
-# cutout: zero a square of side int(side * cutout + 0.5) centred at a uniform pixel.
+# cutout: zero a square of side k = int(side * cutout + 0.5) centred at a uniform position among
+# side + 1 - k % 2 (the DSA reference's range): for an even k the centre may also sit one past the
+# last pixel, so the square is cut to k // 2 rows/columns at either border alike.
 def _sample_cutout(n: int, p: DSAParams, g: torch.Generator) -> dict[str, Tensor]:
     return {"u": _rand(g, n, 2)}
 
 
 def _apply_cutout(x: Tensor, v: Values, p: DSAParams) -> Tensor:
     h, w = x.shape[-2:]
-    size = torch.tensor([w, h], device=x.device, dtype=torch.float32)
-    centre = _pixels(v["u"].to(device=x.device, dtype=torch.float32), size)
-    return AF.cutout(x, centre, (int(w * p.cutout + 0.5), int(h * p.cutout + 0.5)))
+    side = (int(w * p.cutout + 0.5), int(h * p.cutout + 0.5))
+    positions = torch.tensor([w + 1 - side[0] % 2, h + 1 - side[1] % 2], device=x.device, dtype=torch.float32)
+    centre = _pixels(v["u"].to(device=x.device, dtype=torch.float32), positions)
+    return AF.cutout(x, centre, side)
 
 
 # flip: horizontal flip with probability p.flip.
