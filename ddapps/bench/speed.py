@@ -145,7 +145,8 @@ def measure_method(
                 probe.close()
         times.append(statistics.fmean(probe.seconds()))
         peaks.append(memory.peak_mb)
-        flops = flops or probe.flops
+        if probe.count_flops:  # the first run; the others skip the counter
+            flops = probe.flops
         if progress:
             print(f"bench speed: {method} ipc {ipc} run {run + 1}/{settings.repeats}: {times[-1]:.4g} s/iteration",
                   file=sys.stderr, flush=True)
