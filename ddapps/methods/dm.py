@@ -99,15 +99,21 @@ class DistributionMatching(IterativeDistiller):
     def class_batches(
         self, syn_per_class: Sequence[Tensor], real: Benchmark, generator: torch.Generator
     ) -> tuple[list[Tensor], list[Tensor]]:
-        """Per class: ``batch_real`` real images and the class's synthetic images, both under one
-        shared (siamese) DSA draw when DSA is on."""
+        """Per owned class (:meth:`owns_class`): ``batch_real`` real images and the class's
+        synthetic images, both under one shared (siamese) DSA draw when DSA is on."""
         real_batches, syn_batches = [], []
         for c, x_syn in enumerate(syn_per_class):
             idx = real.train.class_indices(c)
             pick = idx[torch.randperm(idx.numel(), generator=generator)[: self.config.batch_real]]
+            aug = None
+            if self.dsa is not None:  # the siamese draw: one transform for the larger of the two batches
+                n = max(pick.numel(), x_syn.shape[0])
+                aug = self.dsa.sample(n, generator=generator, device=self.device, shared=True)
+            if not self.owns_class(c):
+                continue
             x_real = self.real_images[pick.to(self.device)]
-            if self.dsa is not None:
-                x_real, x_syn = self.dsa.siamese(x_real, x_syn, generator=generator, device=self.device)
+            if aug is not None:
+                x_real, x_syn = self.dsa.apply(x_real, aug), self.dsa.apply(x_syn, aug)
             real_batches.append(x_real)
             syn_batches.append(x_syn)
         return real_batches, syn_batches

@@ -218,7 +218,8 @@ class GradientMatching(IterativeDistiller):
         return None
 
     def matching_loss(self, images: Tensor, ipc: int, generator: torch.Generator) -> Tensor:
-        """``L(S)`` for the current network: summed per-class gradient distances.
+        """``L(S)`` for the current network: summed per-class gradient distances (owned classes,
+        :meth:`owns_class`).
 
         Draws ``batch_real`` real images per class (and, for DSA, one transform per class shared
         by the real and the synthetic batch) from ``generator``. Differentiable in ``images``
@@ -230,10 +231,15 @@ class GradientMatching(IterativeDistiller):
             self.set_bn_statistics(generator)
         total = images.new_zeros(())
         for c in range(self.num_classes):
-            x_real = self.real_images[self.real_indices(c, generator)]
-            x_syn = images[c * ipc : (c + 1) * ipc]
-            if self.dsa is not None:
-                x_real, x_syn = self.dsa.siamese(x_real, x_syn, generator=generator, device=self.device)
+            pick = self.real_indices(c, generator)
+            aug = None
+            if self.dsa is not None:  # the siamese draw: one transform for the larger of the two batches
+                aug = self.dsa.sample(max(pick.numel(), ipc), generator=generator, device=self.device, shared=True)
+            if not self.owns_class(c):
+                continue
+            x_real, x_syn = self.real_images[pick], images[c * ipc : (c + 1) * ipc]
+            if aug is not None:
+                x_real, x_syn = self.dsa.apply(x_real, aug), self.dsa.apply(x_syn, aug)
             g_real = self.real_gradients(x_real, c)
             g_syn = self.synthetic_gradients(x_syn, c)
             total = total + gradient_distance(g_real, g_syn, self.config.dis_metric)
@@ -292,9 +298,14 @@ class GradientMatching(IterativeDistiller):
                 if self.bn_layers:  # batch norm updates running statistics: train the net itself
                     F.cross_entropy(self.net(x), labels[pick]).backward()
                 else:  # fp32 master weights; the forward/backward in bf16 under --precision bf16
-                    for p, g in zip(self.net_params, parameter_gradients(self.net, x, labels[pick])):
+                    for p, g in zip(self.net_params, self.batch_gradients(x, labels[pick])):
                         p.grad = g
                 self.net_optimizer.step()
+
+    def batch_gradients(self, x: Tensor, labels: Tensor) -> list[Tensor]:
+        """Hook: the network's parameter gradients of the mean cross-entropy on one training batch
+        (split over ranks in :mod:`ddapps.distributed`)."""
+        return parameter_gradients(self.net, x, labels)
 
 
 @METHODS.register("dc")

@@ -122,6 +122,12 @@ class IterativeDistiller(Distiller):
     ) -> Tensor:
         """The scalar objective of one iteration, using only ``generator`` for randomness."""
 
+    def owns_class(self, c: int) -> bool:
+        """Whether this process computes class ``c``'s loss terms: all of them, unless the classes
+        are split over ranks (:mod:`ddapps.distributed`). A class that is not owned still consumes
+        its random draws, so every rank's generator stays in step."""
+        return True
+
     def after_step(self, params: dict[str, Tensor]) -> None:
         """Projection or clamping after each optimiser step (none by default)."""
 

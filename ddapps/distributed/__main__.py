@@ -1,0 +1,5 @@
+"""``python -m ddapps.distributed``: one process per rank under ``torchrun``."""
+
+from ddapps.distributed.cli import main
+
+raise SystemExit(main())
