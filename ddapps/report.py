@@ -36,9 +36,9 @@ def results_document(command: str, config: Mapping[str, Any], device: Any, rows:
     }
 
 
-def command_line() -> str:
-    """The command that is running, as typed (for reports)."""
-    return "ddapps " + " ".join(sys.argv[1:])
+def command_line(prog: str = "ddapps") -> str:
+    """The command that is running, as typed (for reports); ``prog`` stands for ``sys.argv[0]``."""
+    return prog + " " + " ".join(sys.argv[1:])
 
 
 def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:

@@ -142,8 +142,14 @@ class DSA:
                 device: torch.device | str | None = None) -> tuple[Tensor, ...]:
         """The batches under ONE shared transform (``sample(..., shared=True)``, then :meth:`apply`
         to each): the siamese draw of the matching methods (real class batch, synthetic images)."""
-        p = self.sample(max(b.shape[0] for b in batches), generator=generator, device=device, shared=True)
+        p = self.siamese_draw(*(b.shape[0] for b in batches), generator=generator, device=device)
         return tuple(self.apply(b, p) for b in batches)
+
+    def siamese_draw(self, *sizes: int, generator: torch.Generator,
+                     device: torch.device | str | None = None) -> AugParams:
+        """The shared transform :meth:`siamese` applies to batches of ``sizes`` rows, drawn without
+        applying it (a rank that skips a class still consumes its draw, :mod:`ddapps.distributed`)."""
+        return self.sample(max(sizes), generator=generator, device=device, shared=True)
 
     def apply(self, x: Tensor, p: AugParams) -> Tensor:
         """Apply the transform ``p`` to ``x`` ([N, C, H, W], float, N <= p.n); differentiable in x.

@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Distil with ``--method`` on this rank (``RANK``/``WORLD_SIZE`` from torchrun); rank 0 writes ``--out``."""
     from ddapps.cli import _load, _overrides, _setup
-    from ddapps.report import results_document, write_outputs
+    from ddapps.report import command_line, results_document, write_outputs
     from ddapps.utils.precision import use_precision
     from ddapps.utils.seeding import make_generator
 
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
             row = {"dataset": benchmark.name, "method": args.method, "ipc": args.ipc, "world_size": world,
                    "distill_seconds": round(seconds, 3)}
             config = {"overrides": overrides, "seed": args.seed, "precision": args.precision, "world_size": world}
-            command = "torchrun ... -m ddapps.distributed " + " ".join(sys.argv[1:])
+            command = command_line("torchrun ... -m ddapps.distributed")
             write_outputs(args.out, results_document(f"distributed {args.method}", config, device, [row]),
                           f"# ddapps distributed {args.method}\n\nCommand: `{command}`\n\n{row}\n")
         if world > 1:

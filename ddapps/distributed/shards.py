@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from ddapps.data import Benchmark
 from ddapps.errors import ConfigError
+from ddapps.nets import batch_norm_layers
 from ddapps.synthetic import SyntheticSet
 
 
@@ -59,5 +60,5 @@ class ClassShards:
 
     def refuse_batch_norm(self, net: nn.Module, why: str) -> None:
         """:class:`ConfigError` if ``net`` has batch normalisation (``why``: how it couples classes)."""
-        if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules()):
+        if batch_norm_layers(net):
             raise ConfigError(f"distributed {self.name} needs a network without batch norm ({why})")  # type: ignore[attr-defined]

@@ -106,9 +106,8 @@ class DistributionMatching(IterativeDistiller):
             idx = real.train.class_indices(c)
             pick = idx[torch.randperm(idx.numel(), generator=generator)[: self.config.batch_real]]
             aug = None
-            if self.dsa is not None:  # the siamese draw: one transform for the larger of the two batches
-                n = max(pick.numel(), x_syn.shape[0])
-                aug = self.dsa.sample(n, generator=generator, device=self.device, shared=True)
+            if self.dsa is not None:
+                aug = self.dsa.siamese_draw(pick.numel(), x_syn.shape[0], generator=generator, device=self.device)
             if not self.owns_class(c):
                 continue
             x_real = self.real_images[pick.to(self.device)]

@@ -45,7 +45,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 from torch.func import functional_call
 from torch.func import grad as func_grad
 
@@ -56,7 +56,7 @@ from ddapps.methods.base import METHODS, DistillerConfig
 from ddapps.methods.init import INIT_MODES, initial_images
 from ddapps.methods.iterative import DivergenceError, IterativeDistiller
 from ddapps.methods.matching_losses import check_metric, gradient_distance
-from ddapps.nets import create_net, reinitialize_
+from ddapps.nets import batch_norm_layers, create_net, reinitialize_
 from ddapps.synthetic import SyntheticSet
 from ddapps.utils.precision import parameter_gradients
 
@@ -177,7 +177,7 @@ class GradientMatching(IterativeDistiller):
         # Cached once: reinitialize_ and the optimisers change the values in place, never the tensors.
         self.net_params = list(self.net.parameters())
         self.detached_params = {name: p.detach() for name, p in self.net.named_parameters()}
-        self.bn_layers = [m for m in self.net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        self.bn_layers = batch_norm_layers(self.net)
         # Plain SGD has no state, so one optimiser serves every iteration and nothing needs checkpointing.
         self.net_optimizer = torch.optim.SGD(self.net_params, lr=cfg.lr_net)
         self.dsa = self.make_augment(real)
@@ -233,8 +233,8 @@ class GradientMatching(IterativeDistiller):
         for c in range(self.num_classes):
             pick = self.real_indices(c, generator)
             aug = None
-            if self.dsa is not None:  # the siamese draw: one transform for the larger of the two batches
-                aug = self.dsa.sample(max(pick.numel(), ipc), generator=generator, device=self.device, shared=True)
+            if self.dsa is not None:
+                aug = self.dsa.siamese_draw(pick.numel(), ipc, generator=generator, device=self.device)
             if not self.owns_class(c):
                 continue
             x_real, x_syn = self.real_images[pick], images[c * ipc : (c + 1) * ipc]

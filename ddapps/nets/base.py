@@ -21,6 +21,11 @@ NETS: Registry = Registry("network")
 ``builder(in_channels, num_classes, image_size, **options)``."""
 
 
+def batch_norm_layers(net: nn.Module) -> list[nn.Module]:
+    """The batch-normalisation layers of ``net`` (they mix the examples of a batch)."""
+    return [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
 def as_hw(image_size: int | Sequence[int]) -> tuple[int, int]:
     """``32`` or ``(32, 32)`` -> ``(32, 32)``; :class:`ConfigError` for anything else."""
     if isinstance(image_size, (bool, str, bytes)):

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from ddapps.errors import ConfigError
+from ddapps.nets import batch_norm_layers
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def private_class_sums(
 
 def refuse_batch_norm(net: torch.nn.Module, method: str, net_name: str) -> None:
     """:class:`ConfigError` if ``net`` has batch norm: it mixes examples, so no per-example bound holds."""
-    if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in net.modules()):
+    if batch_norm_layers(net):
         raise ConfigError(f"{method} needs a net without batch norm (it mixes examples); got {net_name!r}")
 
 
