@@ -183,10 +183,26 @@ def _setup(args: argparse.Namespace) -> Any:
     return resolve_device(args.device)
 
 
-def _load(args: argparse.Namespace) -> Any:
+def _load(args: argparse.Namespace, *, public_stats: bool = False) -> Any:
+    """The dataset of ``args``; ``public_stats`` keeps normalisation constants off the data (DP)."""
     from ddapps.data import load_dataset
 
-    return load_dataset(args.dataset, args.data_dir, download=args.download, zca=args.zca)
+    return load_dataset(args.dataset, args.data_dir, download=args.download, zca=args.zca, public_stats=public_stats)
+
+
+def _refuse_private_statistics(distiller: Any, args: argparse.Namespace) -> bool:
+    """For a DP method with noise: refuse ``--zca`` before any data loads; True if stats must be public."""
+    from ddapps.dp.mechanism import DPOptions
+
+    config = distiller.config
+    if not (isinstance(config, DPOptions) and config.noisy):
+        return False
+    if args.zca:
+        raise ConfigError(
+            f"{args.method} --zca would release the ZCA mean and matrix fitted on the private data without noise, "
+            "and ddapps has no private-statistics budget; drop --zca (or use --set dp_epsilon=inf)"
+        )
+    return True
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -209,10 +225,11 @@ def cmd_distill(args: argparse.Namespace) -> int:
 
     device = _setup(args)
     overrides = _overrides(args)
-    create_distiller(args.method, overrides)  # validate method and options before loading data
+    distiller = create_distiller(args.method, overrides)  # validate method and options before loading data
+    public_stats = _refuse_private_statistics(distiller, args)
     if args.checkpoint_every < 1:
         raise ConfigError("--checkpoint-every must be >= 1")
-    benchmark = _load(args)
+    benchmark = _load(args, public_stats=public_stats)
     checkpoint = CheckpointSpec(str(args.out / "checkpoint.safetensors"), args.checkpoint_every, args.resume)
     eval_config = EvalConfig(n_eval=args.n_eval, epochs=args.eval_epochs) if args.n_eval > 0 else None
     result = distill_and_evaluate(
@@ -249,7 +266,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     device = _setup(args)
     synset = SyntheticSet.load(args.set)
-    benchmark = _load(args)
+    benchmark = _load(args, public_stats=synset.meta.get("dataset", {}).get("stats_source") == "public")
     config = EvalConfig(n_eval=args.n_eval, epochs=args.epochs, dsa=not args.no_dsa)
     results = evaluate_cross_architecture(synset, benchmark, args.nets, config, seed=args.seed, device=device)
     rows = [
@@ -299,9 +316,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     device = _setup(args)
     budget = with_eval(get_budget(args.budget), n_eval=args.n_eval)
     methods = benchmark_methods() if args.methods == ["all"] else args.methods
-    for name in methods:
-        METHODS.get(name)
-    benchmark = _load(args)
+    private = [name for name in methods if METHODS.get(name).differentially_private]
+    benchmark = _load(args, public_stats=bool(private))  # one normalisation for all, public if any is DP
     bench_core(
         benchmark, methods, args.ipc, budget, args.out, seed=args.seed, device=device, progress=not args.quiet,
         resume=args.resume,

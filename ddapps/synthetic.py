@@ -280,3 +280,12 @@ def _parse_header(source: Path, raw: str | None) -> dict[str, Any]:
 def _check_finite(name: str, t: Tensor) -> None:
     if not bool(torch.isfinite(t).all()):
         raise SyntheticSetError(f"{name} contain NaN or Inf values")
+
+
+def warm_start_record(init: SyntheticSet) -> dict[str, Any]:
+    """What ``meta["warm_start"]`` says of a warm start: its method, size and privacy record."""
+    record: dict[str, Any] = {"method": init.meta.get("method"), "ipc": init.ipc}
+    privacy = init.meta.get("privacy")
+    if isinstance(privacy, dict):
+        record["privacy"] = {k: privacy.get(k) for k in ("private", "epsilon", "delta")}
+    return record

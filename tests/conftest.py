@@ -16,8 +16,10 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
-def fake_benchmark(num_classes: int = 3, per_class: int = 12, channels: int = 1, size: int = 8, seed: int = 0) -> Benchmark:
-    """Class-dependent blobs plus noise: learnable, tiny, deterministic."""
+def fake_benchmark(
+    num_classes: int = 3, per_class: int = 12, channels: int = 1, size: int = 8, seed: int = 0, public_stats: bool = False
+) -> Benchmark:
+    """Class-dependent blobs plus noise: learnable, tiny, deterministic (``public_stats``: fixed constants, for DP)."""
     gen = torch.Generator().manual_seed(seed)
     n = num_classes * per_class
     labels = torch.arange(num_classes).repeat_interleave(per_class)
@@ -25,7 +27,9 @@ def fake_benchmark(num_classes: int = 3, per_class: int = 12, channels: int = 1,
     images = (protos[labels] + 0.3 * torch.rand(n, channels, size, size, generator=gen)).clamp(0, 1)
     test_labels = torch.arange(num_classes).repeat(4)
     test_images = (protos[test_labels] + 0.3 * torch.rand(len(test_labels), channels, size, size, generator=gen)).clamp(0, 1)
-    return from_tensors(images, labels, test_images, test_labels, name="fake", num_classes=num_classes)
+    return from_tensors(
+        images, labels, test_images, test_labels, name="fake", num_classes=num_classes, public_stats=public_stats
+    )
 
 
 @pytest.fixture

@@ -75,8 +75,10 @@ def test_rank_shares_of_a_training_batch_add_up_to_its_gradient(tiny, monkeypatc
         d.setup(tiny, 2, make_generator(2))  # the same seed: the same network on every rank
     full = whole.batch_gradients(x, y)
     parts = [d.batch_gradients(x, y) for d in ranks]
+    scale = max(float(g.abs().max()) for g in full)
     for i, g in enumerate(full):
-        torch.testing.assert_close(sum(p[i] for p in parts), g, rtol=1e-5, atol=1e-7)
+        # float32 sums in another order (threading): tolerance scaled to the gradients' magnitude
+        torch.testing.assert_close(sum(p[i] for p in parts), g, rtol=1e-5, atol=1e-5 * scale)
     assert all(p[0].abs().max() > 0 for p in parts)
 
 

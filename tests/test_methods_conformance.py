@@ -16,12 +16,22 @@ from ddapps.synthetic import SyntheticSet
 from ddapps.utils.seeding import make_generator
 from tests.conftest import fake_benchmark
 
-TINY = {name: METHODS.get(name).smoke_config for name in list_methods()}
+PRIVATE = {name for name in list_methods() if METHODS.get(name).differentially_private}
+# DP methods: seeded noise, so the contract's determinism checks apply (their secret default is
+# tested in tests/privacy and tests/dp), and public normalisation constants, which they require
+TINY = {
+    name: METHODS.get(name).smoke_config | ({"dp_deterministic_noise": True} if name in PRIVATE else {})
+    for name in list_methods()
+}
 ITERATIVE = [name for name in list_methods() if "iterations" in METHODS.get(name).config_class.__dataclass_fields__]
 
 
+def data_for(name: str):
+    return fake_benchmark(public_stats=name in PRIVATE)
+
+
 def distill(name: str, ipc: int = 2, seed: int = 0, **kwargs):
-    real = fake_benchmark()
+    real = data_for(name)
     return create_distiller(name, TINY.get(name, {})).distill(real, ipc, generator=make_generator(seed), **kwargs)
 
 
@@ -54,8 +64,10 @@ def test_different_seed_differs(name: str) -> None:
 
 @pytest.mark.parametrize("name", ITERATIVE)
 def test_warm_start_is_used(name: str) -> None:
-    real = fake_benchmark()
-    init = SyntheticSet(images=torch.zeros(3, 1, 8, 8), labels=torch.arange(3), num_classes=3)
+    real = data_for(name)
+    # a DP method takes only a private release as its warm start
+    meta = {"privacy": {"private": True}} if name in PRIVATE else {}
+    init = SyntheticSet(images=torch.zeros(3, 1, 8, 8), labels=torch.arange(3), num_classes=3, meta=meta)
     cold = create_distiller(name, TINY[name] | {"iterations": 0}).distill(real, 2, init=init, generator=make_generator(0))
     if cold.factorization is not None:  # factorized: the stored units differ from a cold start's
         plain = create_distiller(name, TINY[name] | {"iterations": 0}).distill(real, 2, generator=make_generator(0))
@@ -95,7 +107,7 @@ def test_resume_refuses_other_run(name: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", list_methods())
 def test_rejects_bad_arguments(name: str) -> None:
-    real = fake_benchmark()  # 12 images per class
+    real = data_for(name)  # 12 images per class
     distiller = create_distiller(name, TINY.get(name, {}))
     with pytest.raises(ConfigError, match="smallest class"):
         distiller.distill(real, 13)

@@ -85,6 +85,7 @@ def local_benchmark(images: Tensor, labels: Tensor, classes: list[int], *, name:
         mean=(0.0,) * channels,
         std=(1.0,) * channels,
         source="continual memory",
+        stats_source="none",
     )
 
 

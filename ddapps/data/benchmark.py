@@ -19,6 +19,9 @@ class Benchmark:
     ``mean``/``std`` are the per-channel constants applied to images in [0, 1]; ``zca`` is the
     whitening fitted on ``train`` and already applied to every split, or None. ``test_partial`` is
     True when only part of the official test set was found (CIFAR-10's first 1,000 test images).
+    ``stats_source`` says where ``mean``/``std`` came from: ``published`` (the papers' constants),
+    ``public`` (fixed constants, :data:`~ddapps.data.normalize.PUBLIC_STATS`), ``data`` (fitted on the
+    training split: private data under DP) or ``none`` (no normalisation).
     """
 
     name: str
@@ -34,6 +37,7 @@ class Benchmark:
     zca: ZCA | None = None
     test_partial: bool = False
     source: str = ""
+    stats_source: str = "data"
 
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
         """Undo the mean/std normalization of ``x`` [..., C, H, W] (not the ZCA whitening)."""
@@ -49,6 +53,7 @@ class Benchmark:
             "image_size": list(self.image_size),
             "mean": list(self.mean),
             "std": list(self.std),
+            "stats_source": self.stats_source,
             "n_train": len(self.train),
             "n_val": len(self.val) if self.val is not None else 0,
             "n_test": len(self.test),

@@ -16,7 +16,7 @@ import torch
 from ddapps.data.benchmark import Benchmark
 from ddapps.data.catalog import DATASETS, RawData
 from ddapps.data.download import download as _download
-from ddapps.data.normalize import PAPER_STATS, channel_stats, normalize_, to_unit_float
+from ddapps.data.normalize import PAPER_STATS, PUBLIC_STATS, channel_stats, normalize_, to_unit_float
 from ddapps.data.paths import search_roots
 from ddapps.data.split import Split
 from ddapps.data.stratify import stratified_holdout
@@ -34,12 +34,15 @@ def load_dataset(
     zca: bool = False,
     val_fraction: float = 0.0,
     seed: int = 0,
+    public_stats: bool = False,
 ) -> Benchmark:
     """Load the registered dataset ``name`` from ``data_dir`` (see :func:`resolve_data_dir`).
 
     ``download=True`` fetches missing files with torchvision first (mnist, fashion-mnist,
     cifar10, cifar100, svhn). ``val_fraction`` holds out a stratified part of train, drawn with
     ``seed``. ``zca=True`` whitens every split with a :class:`ZCA` fitted on train.
+    ``public_stats=True`` never computes normalisation statistics from the images: datasets
+    without published constants get :data:`~ddapps.data.normalize.PUBLIC_STATS` (what DP needs).
     """
     loader = DATASETS.get(name)
     key = name.lower()
@@ -53,10 +56,19 @@ def load_dataset(
             raise
         _download(key, roots[0])
         raw = loader(roots, seed=seed)
+    stats, source = (PAPER_STATS[key], "published") if key in PAPER_STATS else _own_stats(public_stats, raw)
     return _build(
-        key, raw, normalize=True, stats=PAPER_STATS.get(key), zca=zca,
+        key, raw, normalize=True, stats=stats, stats_source=source, zca=zca,
         val_fraction=val_fraction, seed=seed,
     )  # fmt: skip
+
+
+def _own_stats(public: bool, raw: RawData) -> tuple[tuple[tuple[float, ...], tuple[float, ...]] | None, str]:
+    """``(stats, stats_source)`` for a dataset without published constants: fixed public ones, or fitted."""
+    if not public:
+        return None, "data"
+    channels = int(raw.train_images.shape[1])
+    return ((PUBLIC_STATS[0],) * channels, (PUBLIC_STATS[1],) * channels), "public"
 
 
 def from_tensors(
@@ -68,11 +80,13 @@ def from_tensors(
     name: str = "tensors",
     num_classes: int | None = None,
     normalize: bool = True,
+    public_stats: bool = False,
 ) -> Benchmark:
     """A :class:`Benchmark` from in-memory images [N, C, H, W] and integer labels [N].
 
     uint8 images are scaled by 1/255, float images are taken as given (expected in [0, 1]).
-    With ``normalize=True`` the per-channel mean/std of the training images are applied.
+    With ``normalize=True`` the per-channel mean/std of the training images are applied, or with
+    ``public_stats=True`` the fixed :data:`~ddapps.data.normalize.PUBLIC_STATS` (nothing fitted).
     Without test tensors the test split is empty.
     """
     if (test_images is None) != (test_labels is None):
@@ -103,8 +117,9 @@ def from_tensors(
         train_x, train_y.numpy(), test_x, test_y.numpy(),
         tuple(str(c) for c in range(classes)), scale=1.0, source="tensors",
     )  # fmt: skip
+    stats, source = _own_stats(public_stats, raw) if normalize else (None, "none")
     return _build(
-        name, raw, normalize=normalize, stats=None, zca=False, val_fraction=0.0, seed=0,
+        name, raw, normalize=normalize, stats=stats, stats_source=source, zca=False, val_fraction=0.0, seed=0,
         num_classes=classes,
     )  # fmt: skip
 
@@ -138,6 +153,7 @@ def _build(
     *,
     normalize: bool,
     stats: tuple[Sequence[float], Sequence[float]] | None,
+    stats_source: str,
     zca: bool,
     val_fraction: float,
     seed: int,
@@ -179,4 +195,5 @@ def _build(
         zca=whitening,
         test_partial=raw.test_partial,
         source=raw.source,
+        stats_source=stats_source,
     )

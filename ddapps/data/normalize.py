@@ -1,7 +1,9 @@
 """Per-channel normalization: pixels to float in [0, 1], then ``(x - mean) / std``.
 
 The constants are the ones the dataset-distillation papers (DC/DSA/DM/MTT) use, so results are
-comparable; datasets without published constants get statistics of their training split.
+comparable; datasets without published constants get statistics of their training split, or,
+when those statistics must not be computed from the data (differential privacy: they would be
+released without noise), the fixed :data:`PUBLIC_STATS`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ PAPER_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "cifar100": ((0.5071, 0.4866, 0.4409), (0.2673, 0.2564, 0.2762)),
     "svhn": ((0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970)),
 }
+
+PUBLIC_STATS = (0.5, 0.5)
+"""Mean and std for every channel when no published constants exist and the data's own statistics
+must stay private: maps [0, 1] to [-1, 1], a function of the pixel range alone."""
 
 
 def to_unit_float(images: np.ndarray | torch.Tensor, scale: float) -> torch.Tensor:

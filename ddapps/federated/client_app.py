@@ -41,7 +41,7 @@ from ddapps.federated.synsets import empty_set, to_global, to_local
 from ddapps.federated import task
 from ddapps.methods import create_distiller
 from ddapps.methods.dm import DistributionMatching
-from ddapps.privacy.mechanism import DPOptions
+from ddapps.dp.mechanism import DPOptions
 from ddapps.utils.seeding import derive_seed, make_generator
 
 GLOBAL_MODEL_KEY = "global-model"
@@ -78,7 +78,7 @@ def distill(message: Message, context: Context) -> Message:
     distiller = create_distiller(config.method, config.method_overrides())
     global_arrays = message.content.array_records.get(GLOBAL_MODEL_KEY)
     # A DP method keeps its own (private) algorithm: GlobalModelDM would drop the clipping and noise.
-    private = isinstance(distiller.config, DPOptions)
+    private = isinstance(distiller.config, DPOptions)  # its noise is drawn from the client's own secret source
     uses_global = global_arrays is not None and isinstance(distiller, DistributionMatching) and not private
     if uses_global:
         distiller = GlobalModelDM(

@@ -4,7 +4,7 @@ Every round a client may send a synthetic set whose ``meta["privacy"]`` records 
 its partition (see ``dp-dm`` / ``dp-dc``). A client that releases several sets (``iterative``
 mode: one per round) spends its budget once per release, so its epsilon is the *composition* of
 its releases: in Rényi DP with Opacus' accountant when every release is a recorded subsampled
-Gaussian mechanism with the same delta (:func:`ddapps.privacy.accounting.composed_epsilon`),
+Gaussian mechanism with the same delta (:func:`ddapps.dp.accounting.composed_epsilon`),
 otherwise by basic sequential composition (epsilons and deltas add). A release without a
 guarantee (``epsilon`` ``None``) makes that client's epsilon infinite.
 
@@ -53,7 +53,7 @@ def compose(releases: Sequence[Mapping[str, Any]]) -> tuple[float, float, str]:
     deltas = {float(r["delta"]) for r in releases}
     keys = ("noise_multiplier", "sample_rate", "steps")
     if len(deltas) == 1 and all(r.get("accountant") == "opacus-rdp" and all(k in r for k in keys) for r in releases):
-        from ddapps.privacy.accounting import composed_epsilon
+        from ddapps.dp.accounting import composed_epsilon
 
         delta = deltas.pop()
         if len(releases) == 1:  # the client's own figure, not a recomputation of it

@@ -44,7 +44,9 @@ def to_local(synset: SyntheticSet, classes: Sequence[int]) -> SyntheticSet | Non
     keep = local >= 0
     if not bool(keep.any()):
         return None
-    return SyntheticSet(images=synset.images[keep].clone(), labels=local[keep], num_classes=len(classes))
+    # provenance travels with it: a DP method accepts only a warm start that is a private release
+    meta = {k: synset.meta[k] for k in ("method", "ipc", "privacy") if k in synset.meta}
+    return SyntheticSet(images=synset.images[keep].clone(), labels=local[keep], num_classes=len(classes), meta=meta)
 
 
 def empty_set(channels: int, image_size: tuple[int, int], num_classes: int, **meta: Any) -> SyntheticSet:

@@ -25,7 +25,9 @@ _LOCK = threading.Lock()
 
 @lru_cache(maxsize=4)
 def _cached_dataset(name: str, data_dir: str) -> Benchmark:
-    return load_dataset(name, data_dir or None)
+    # Public normalisation constants: statistics fitted on the union of the clients' data are
+    # something no federated system could compute, and under client DP they would leak unaccounted.
+    return load_dataset(name, data_dir or None, public_stats=True)
 
 
 def load_benchmark(config: FederatedConfig, data_dir: str | None = None) -> Benchmark:
@@ -88,6 +90,7 @@ def local_benchmark(bench: Benchmark, split: Split, min_per_class: int) -> tuple
         std=bench.std,
         zca=bench.zca,
         source=bench.source,
+        stats_source=bench.stats_source,
     )
     return local, classes
 

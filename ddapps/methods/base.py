@@ -8,7 +8,6 @@ defaults are its paper's; :func:`create_distiller` builds one from a name and a 
 from __future__ import annotations
 
 import dataclasses
-import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Mapping, Sequence
@@ -19,7 +18,7 @@ import ddapps
 from ddapps.data import Benchmark
 from ddapps.errors import ConfigError
 from ddapps.registry import Registry
-from ddapps.synthetic import SyntheticSet
+from ddapps.synthetic import SyntheticSet, warm_start_record
 from ddapps.utils.seeding import make_generator
 
 
@@ -92,7 +91,8 @@ class Distiller(ABC):
             real: the real benchmark (only its training split is used).
             ipc: images per class; must not exceed the smallest class.
             init: warm start (e.g. the previous set of a continual learner or the global set of a
-                federated round); classes it covers start from its images.
+                federated round); classes it covers start from its images. Recorded in
+                ``meta["warm_start"]``; DP methods accept only a private DP release.
             generator: the only source of randomness; defaults to ``make_generator(0)``.
             callbacks: called after each iteration of iterative methods.
             checkpoint: periodic atomic checkpoints and resume (iterative methods).
@@ -101,9 +101,11 @@ class Distiller(ABC):
         if init is not None:
             check_init(init, real, ipc)
         gen = generator if generator is not None else make_generator(0)
-        start = time.perf_counter()
         synset = self._distill(real, ipc, init=init, generator=gen, callbacks=callbacks, checkpoint=checkpoint)
-        synset.meta.setdefault("distill_seconds", time.perf_counter() - start)
+        if init is not None:
+            synset.meta["warm_start"] = warm_start_record(init)
+        # No timing in the set: the same inputs give the same file, and under DP a run's duration
+        # (it depends on the Poisson batch sizes) would be a side channel. Callers time the call.
         return synset
 
     @abstractmethod

@@ -25,12 +25,16 @@ generator; the net must not use batch norm, which mixes examples, and is refused
 sums of one iteration are computed on disjoint data, so by parallel composition the whole
 iteration is a single Poisson-subsampled Gaussian mechanism with rate ``q``, L2 sensitivity ``C``
 and noise multiplier ``sigma``; ``iterations`` of them compose, and ``sigma`` is calibrated with
-:func:`ddapps.privacy.accounting.calibrate_noise` so the run spends at most ``(dp_epsilon,
-dp_delta)``. The synthetic images are post-processing of the noisy means. The initial images
-must not come from the data: the default init is ``noise`` and ``init='real'`` is refused unless
-``dp_epsilon`` is infinite. A warm start (``distill(init=...)``) is treated as public. The class
-sizes ``n_c`` (used as the expected batch ``q n_c``) are treated as public, as the dataset size is
-in DP-SGD.
+:func:`ddapps.dp.accounting.calibrate_noise` so the run spends at most ``(dp_epsilon,
+dp_delta)``. The synthetic images are post-processing of the noisy means. The sampling and the
+noise come from the operating system's secret source (:mod:`ddapps.dp.noise`), never from the
+seeded generator: knowing the seed does not reveal them. The initial images must not come from the
+data: the default init is ``noise`` and ``init='real'`` is refused unless ``dp_epsilon`` is
+infinite; a warm start (``distill(init=...)``) must itself be a private DP release
+(post-processing; its budget composes with this run's). The normalisation constants must be
+public and ZCA is refused (:func:`ddapps.dp.mechanism.check_public_inputs`). The class sizes
+``n_c`` (used as the expected batch ``q n_c``) are treated as public, as the dataset size is in
+DP-SGD.
 
 ``dp_epsilon=inf`` (or ``'inf'``; ``None`` in a config instance) adds no noise but still clips (no guarantee: meta epsilon is
 ``None``). ``meta["privacy"]`` records epsilon, delta, noise multiplier, sample rate, steps,
@@ -40,7 +44,6 @@ clip norm and the accountant.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -48,17 +51,9 @@ from torch import Tensor
 from ddapps.data import Benchmark
 from ddapps.methods.base import METHODS
 from ddapps.methods.dm import DistributionMatching, DMConfig
+from ddapps.methods.private import PrivateMethod
+from ddapps.dp.mechanism import DPOptions, clip_rows
 from ddapps.nets import reinitialize_
-from ddapps.privacy.mechanism import (
-    DPOptions,
-    clip_rows,
-    inf_as_text,
-    poisson_sample,
-    privacy_record,
-    private_class_sums,
-    refuse_batch_norm,
-)
-from ddapps.synthetic import SyntheticSet
 
 
 @dataclass(frozen=True)
@@ -73,7 +68,7 @@ class DPDMConfig(DPOptions, DMConfig):
 
 
 @METHODS.register("dp-dm")
-class DPDistributionMatching(DistributionMatching):
+class DPDistributionMatching(PrivateMethod, DistributionMatching):
     """Distribution matching with a differentially private real-data term (see the module doc)."""
 
     name = "dp-dm"
@@ -81,16 +76,6 @@ class DPDistributionMatching(DistributionMatching):
     config_class = DPDMConfig
     config: DPDMConfig
     smoke_config = {"iterations": 4, "batch_real": 6, "net_options": {"width": 16}, "dp_epsilon": 10.0}
-
-    def setup(self, real: Benchmark, ipc: int, generator: torch.Generator) -> None:
-        super().setup(real, ipc, generator)
-        refuse_batch_norm(self.net, self.name, self.config.net)
-        cfg = self.config
-        counts = real.train.class_counts()
-        self.class_sizes = counts.to(torch.float32)
-        q = cfg.sample_rate if cfg.sample_rate is not None else min(1.0, cfg.batch_real / int(counts.min()))
-        self.privacy = privacy_record(cfg, q, int(cfg.iterations))
-        self.sample_rate, self.noise_multiplier = self.privacy["sample_rate"], self.privacy["noise_multiplier"]
 
     def loss(
         self, params: dict[str, Tensor], real: Benchmark, ipc: int, generator: torch.Generator, iteration: int
@@ -101,7 +86,7 @@ class DPDistributionMatching(DistributionMatching):
         real_batches, syn_batches, real_labels = [], [], []
         for c in range(real.num_classes):
             idx = real.train.class_indices(c)
-            pick = poisson_sample(idx, self.sample_rate, generator)
+            pick = self.private_run.noise.poisson_sample(idx, self.private_run.sample_rate)
             x_real = self.real_images[pick.to(self.device)]
             x_syn = syn[c * ipc : (c + 1) * ipc]
             if self.dsa is not None:
@@ -113,15 +98,7 @@ class DPDistributionMatching(DistributionMatching):
         with torch.no_grad():
             x = torch.cat(real_batches)
             feats = self.net.embed(x) if x.shape[0] else x.new_zeros(0, self.net.feature_dim)
-            sums = private_class_sums(
-                feats, labels, real.num_classes, cfg.clip_norm, self.noise_multiplier * cfg.clip_norm, generator
-            )
-            real_mean = sums / (self.sample_rate * self.class_sizes.to(sums.device)).unsqueeze(1)
+            real_mean = self.private_run.noisy_class_mean(feats, labels, real.num_classes, cfg.clip_norm)
         syn_feat = clip_rows(self.net.embed(torch.cat(syn_batches)), cfg.clip_norm)
         syn_mean = syn_feat.reshape(real.num_classes, ipc, -1).mean(dim=1)
         return ((real_mean - syn_mean) ** 2).sum()
-
-    def finalize(self, params: dict[str, Tensor], real: Benchmark, ipc: int, **meta: Any) -> SyntheticSet:
-        synset = super().finalize(params, real, ipc, privacy=dict(self.privacy), **meta)
-        inf_as_text(synset.meta["config"])
-        return synset

@@ -29,16 +29,17 @@ step are K disjoint blocks of one vector whose L2 sensitivity is ``C``, and iid 
 mechanism with rate ``q`` and noise multiplier ``sigma`` (parallel composition over classes).
 A run has ``iterations * outer_loop`` such steps (each outer step reads the real data once,
 including the last one, taken by the base loop); they compose adaptively, and ``sigma`` is
-calibrated with :func:`ddapps.privacy.accounting.calibrate_noise` for that many steps so the run
+calibrated with :func:`ddapps.dp.accounting.calibrate_noise` for that many steps so the run
 spends at most ``(dp_epsilon, dp_delta)``. The class sizes ``n_c`` are treated as public. The
-initial images must not come from the data (``init='real'`` is refused for a finite epsilon);
-a warm start is treated as public. ``dp_epsilon=inf`` clips without noise (meta epsilon ``None``).
+sampling and noise come from the secret source of :mod:`ddapps.dp.noise`, not the seeded
+generator. The initial images must not come from the data (``init='real'`` is refused for a
+finite epsilon); a warm start must itself be a private DP release; normalisation constants must
+be public and ZCA is refused. ``dp_epsilon=inf`` clips without noise (meta epsilon ``None``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -46,19 +47,12 @@ from torch import Tensor
 from torch.func import functional_call, vmap
 from torch.func import grad as func_grad
 
-from ddapps.data import Benchmark
 from ddapps.errors import ConfigError
 from ddapps.methods.base import METHODS
 from ddapps.methods.gradient_matching import DCConfig, GradientMatching
-from ddapps.privacy.mechanism import (
-    DPOptions,
-    inf_as_text,
-    poisson_sample,
-    privacy_record,
-    private_class_sums,
-    refuse_batch_norm,
-)
-from ddapps.synthetic import SyntheticSet
+from ddapps.methods.private import PrivateMethod
+from ddapps.dp.mechanism import DPOptions, PrivateRun, private_class_sums
+from ddapps.dp.noise import NoiseSource
 
 CHUNK = 64
 """Examples per vmap call: bounds the memory of per-example gradients (clipping is per row, so
@@ -74,14 +68,14 @@ class DPDCConfig(DPOptions, DCConfig):
     """
 
 
-def clipped_gradient_sum(per_example: Tensor, clip_norm: float, noise_std: float, generator: torch.Generator) -> Tensor:
+def clipped_gradient_sum(per_example: Tensor, clip_norm: float, noise_std: float, noise: NoiseSource) -> Tensor:
     """``sum_i clip(per_example[i]) + N(0, noise_std^2 I)`` for ``[B, P]`` flat gradients."""
     one_class = torch.zeros(per_example.shape[0], dtype=torch.long, device=per_example.device)
-    return private_class_sums(per_example, one_class, 1, clip_norm, noise_std, generator)[0]
+    return private_class_sums(per_example, one_class, 1, clip_norm, noise_std, noise)[0]
 
 
 @METHODS.register("dp-dc")
-class DPGradientMatching(GradientMatching):
+class DPGradientMatching(PrivateMethod, GradientMatching):
     """Gradient matching with a differentially private real gradient (PSG; see the module doc)."""
 
     name = "dp-dc"
@@ -98,35 +92,25 @@ class DPGradientMatching(GradientMatching):
         "dp_epsilon": 10.0,
     }
 
-    def setup(self, real: Benchmark, ipc: int, generator: torch.Generator) -> None:
-        super().setup(real, ipc, generator)
-        cfg = self.config
-        refuse_batch_norm(self.net, self.name, cfg.net)
-        counts = real.train.class_counts()
-        self.class_sizes = counts.to(torch.float64)
-        q = cfg.sample_rate if cfg.sample_rate is not None else min(1.0, cfg.batch_real / int(counts.min()))
-        outer, _ = cfg.loops(ipc)
-        self.privacy = privacy_record(cfg, q, int(cfg.iterations) * outer)
-        self.sample_rate, self.noise_multiplier = self.privacy["sample_rate"], self.privacy["noise_multiplier"]
+    def accountant_steps(self, ipc: int) -> int:
+        """``iterations * outer_loop``: every matching step reads the real data once."""
+        outer, _ = self.config.loops(ipc)
+        return int(self.config.iterations) * outer
 
     def real_indices(self, c: int, generator: torch.Generator) -> Tensor:
-        """Poisson sample of class ``c`` (rate ``q``; expected size ``q n_c``).
+        """Poisson sample of class ``c`` (rate ``q``; expected size ``q n_c``), from the secret source.
 
-        Also keeps ``generator`` (the matching step's) for the noise of this class's gradient in
-        :meth:`real_gradients`, which ``matching_loss`` calls next for the same class.
+        ``generator`` (the matching step's public stream) is not used: the sample must stay secret.
         """
-        self.step_generator = generator
-        return poisson_sample(self.class_indices[c], self.sample_rate, generator).to(self.device)
+        run = self._run()
+        return run.noise.poisson_sample(self.class_indices[c], run.sample_rate).to(self.device)
 
     def real_gradients(self, x: Tensor, label: int) -> list[Tensor]:
         """The privatised class gradient ``G_c`` (clipped per-example sum plus noise, over ``q n_c``)."""
-        generator = getattr(self, "step_generator", None)
-        if generator is None:
-            raise ConfigError("dp-dc: real_gradients needs a matching step (real_indices) first")
-        cfg = self.config
+        run, cfg = self._run(), self.config
         per_example = self.per_example_gradients(x, label)
-        total = clipped_gradient_sum(per_example, cfg.clip_norm, self.noise_multiplier * cfg.clip_norm, generator)
-        total = total / float(self.sample_rate * self.class_sizes[label])
+        total = clipped_gradient_sum(per_example, cfg.clip_norm, run.noise_multiplier * cfg.clip_norm, run.noise)
+        total = total / float(run.sample_rate * run.class_sizes[label])
         return [chunk.view_as(p) for chunk, p in zip(total.split([p.numel() for p in self.net_params]), self.net_params)]
 
     def per_example_gradients(self, x: Tensor, label: int) -> Tensor:
@@ -140,10 +124,11 @@ class DPGradientMatching(GradientMatching):
             rows.append(torch.cat([grads[name].flatten(1) for name in self.detached_params], dim=1))
         return torch.cat(rows)
 
+    def _run(self) -> PrivateRun:
+        run = getattr(self, "private_run", None)
+        if run is None:
+            raise ConfigError("dp-dc: the mechanism is prepared by setup(); call distill()")
+        return run
+
     def _example_loss(self, params: dict[str, Tensor], x: Tensor, target: Tensor) -> Tensor:
         return F.cross_entropy(functional_call(self.net, params, (x.unsqueeze(0),)), target.unsqueeze(0))
-
-    def finalize(self, params: dict[str, Tensor], real: Benchmark, ipc: int, **meta: Any) -> SyntheticSet:
-        synset = super().finalize(params, real, ipc, privacy=dict(self.privacy), **meta)
-        inf_as_text(synset.meta["config"])
-        return synset

@@ -1,9 +1,9 @@
 """Privacy for distillation (extra ``privacy``: Opacus).
 
-* :mod:`ddapps.privacy.accounting` -- epsilon and noise calibration with Opacus' RDP accountant;
-* :mod:`ddapps.privacy.mechanism` -- the clipped, noisy class sums and privacy options shared by
-  ``dp-dm`` (:mod:`ddapps.methods.dp_dm`, distribution matching) and ``dp-dc``
-  (:mod:`ddapps.methods.dp_gradient_matching`, gradient matching as in PSG);
+The DP mechanism and accountant live in the core package :mod:`ddapps.dp`; this package holds
+what measures and chooses:
+
+* :mod:`ddapps.privacy.selection` -- hyper-parameters of DP runs chosen on public data;
 * :mod:`ddapps.privacy.audit` -- membership-inference audit (loss threshold, LiRA) and memorisation;
 * :mod:`ddapps.privacy.cli` -- ``ddapps privacy audit``.
 

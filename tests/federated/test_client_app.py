@@ -75,3 +75,13 @@ def test_a_real_exception_is_reported_too() -> None:
     config = tiny_config()
     reply = app(instruction(config, "train"), node_context(0))  # FedAvg instruction without "arrays"
     assert reply.has_error() and "KeyError" in str(reply.error.reason)
+
+
+def test_dp_client_noise_is_secret_from_the_server() -> None:
+    # the server chooses the seed; under dp-dm the client's noise must not follow from it
+    options = {"iterations": 3, "batch_real": 8, "dp_epsilon": 4.0, "net_options": {"width": 8}}
+    config = tiny_config(method="dp-dm", method_options=options)
+    a = records_to_synset(app(instruction(config, "train.distill"), node_context(0)).content)
+    b = records_to_synset(app(instruction(config, "train.distill"), node_context(0)).content)
+    assert a.images.shape == b.images.shape and not torch.equal(a.images, b.images)
+    assert a.meta["privacy"]["private"] is True and a.meta["dataset"]["stats_source"] == "public"

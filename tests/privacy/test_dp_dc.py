@@ -12,8 +12,9 @@ pytest.importorskip("opacus")
 
 import ddapps.methods.dp_gradient_matching as dp_dc  # noqa: E402
 from ddapps.errors import ConfigError  # noqa: E402
+from ddapps.dp.accounting import calibrate_noise, epsilon  # noqa: E402
+from ddapps.dp.noise import SeededNoise  # noqa: E402
 from ddapps.methods import create_distiller  # noqa: E402
-from ddapps.privacy.accounting import calibrate_noise, epsilon  # noqa: E402
 from ddapps.utils.seeding import make_generator  # noqa: E402
 from tests.conftest import fake_benchmark  # noqa: E402
 
@@ -27,7 +28,7 @@ def test_recorded_epsilon_is_the_accountants_for_the_runs_steps(monkeypatch: pyt
     monkeypatch.setattr(dp_dc, "clipped_gradient_sum", lambda g, c, std, gen: seen.append(std) or real_sum(g, c, std, gen))
     cfg = SMALL | {"dp_epsilon": 4.0, "dp_delta": 1e-4, "clip_norm": 0.5}
     # Execute: 3 iterations x 2 outer steps on 3 classes of 12 images (q = 6 / 12)
-    synset = create_distiller("dp-dc", cfg).distill(fake_benchmark(), 2, generator=make_generator(0))
+    synset = create_distiller("dp-dc", cfg).distill(fake_benchmark(public_stats=True), 2, generator=make_generator(0))
     # Assert: 6 accountant steps, one noisy sum per class per step, epsilon = Opacus' figure
     privacy = synset.meta["privacy"]
     sigma = calibrate_noise(4.0, 1e-4, 0.5, 6)
@@ -61,7 +62,7 @@ def test_clipping_bounds_one_examples_contribution() -> None:
     x = real.train.images[real.train.class_indices(1)[:6]]
     outlier = 50.0 * torch.ones(1, *x.shape[1:])
     assert distiller.per_example_gradients(outlier, 1).norm() > 10 * clip  # clipping is active
-    scale = distiller.sample_rate * float(distiller.class_sizes[1])
+    scale = distiller.private_run.sample_rate * float(distiller.private_run.class_sizes[1])
     # Execute: noiseless privatised gradients with and without the outlier (add/remove adjacency)
     distiller.real_indices(1, make_generator(0))  # a matching step's generator (unused: no noise)
     a = torch.cat([g.flatten() for g in distiller.real_gradients(x, 1)])
@@ -72,16 +73,27 @@ def test_clipping_bounds_one_examples_contribution() -> None:
 
 
 def test_noise_is_added_with_the_calibrated_scale() -> None:
-    gen = make_generator(1)
-    total = dp_dc.clipped_gradient_sum(torch.zeros(0, 5000), 2.0, 3.0, gen)
+    total = dp_dc.clipped_gradient_sum(torch.zeros(0, 5000), 2.0, 3.0, SeededNoise(1))
     assert total.std().item() == pytest.approx(3.0, rel=0.05)
 
 
-def test_same_seed_same_set_and_noise_changes_it() -> None:
-    real = fake_benchmark()
+def test_secret_noise_differs_between_runs_with_the_same_seed() -> None:
+    real = fake_benchmark(public_stats=True)
     a, b = (create_distiller("dp-dc", SMALL | {"dp_epsilon": 2.0}).distill(real, 2, generator=make_generator(5)) for _ in range(2))
-    c = create_distiller("dp-dc", SMALL | {"dp_epsilon": "inf"}).distill(real, 2, generator=make_generator(5))
+    assert not torch.equal(a.images, b.images)
+    assert a.meta["privacy"]["private"] is True and a.meta["privacy"]["epsilon"] <= 2.0
+
+
+def test_deterministic_noise_repeats_and_is_flagged_not_private() -> None:
+    real = fake_benchmark(public_stats=True)
+    cfg = SMALL | {"dp_epsilon": 2.0, "dp_deterministic_noise": True}
+    a, b = (create_distiller("dp-dc", cfg).distill(real, 2, generator=make_generator(5)) for _ in range(2))
+    c = create_distiller("dp-dc", SMALL | {"dp_epsilon": "inf", "dp_deterministic_noise": True}).distill(
+        real, 2, generator=make_generator(5)
+    )
     assert torch.equal(a.images, b.images) and not torch.equal(a.images, c.images)
+    assert a.meta["privacy"]["private"] is False and a.meta["privacy"]["epsilon"] is None
+    assert 0 < a.meta["privacy"]["nominal_epsilon"] <= 2.0
     assert c.meta["privacy"]["epsilon"] is None and c.meta["config"]["dp_epsilon"] == "inf"
 
 

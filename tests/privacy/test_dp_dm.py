@@ -9,11 +9,12 @@ import torch
 
 pytest.importorskip("opacus")
 
-import ddapps.methods.dp_dm as dp_dm  # noqa: E402
+import ddapps.dp.mechanism as mechanism  # noqa: E402
+from ddapps.dp.accounting import calibrate_noise, epsilon  # noqa: E402
+from ddapps.dp.mechanism import clip_rows, private_class_sums  # noqa: E402
+from ddapps.dp.noise import SeededNoise  # noqa: E402
 from ddapps.errors import ConfigError  # noqa: E402
 from ddapps.methods import create_distiller  # noqa: E402
-from ddapps.methods.dp_dm import clip_rows, private_class_sums  # noqa: E402
-from ddapps.privacy.accounting import calibrate_noise, epsilon  # noqa: E402
 from ddapps.synthetic import SyntheticSet  # noqa: E402
 from ddapps.utils.seeding import make_generator  # noqa: E402
 from tests.conftest import fake_benchmark  # noqa: E402
@@ -27,10 +28,11 @@ def test_clipping_bounds_each_examples_contribution() -> None:
     feats = 10 * torch.randn(20, 5, generator=gen)
     labels = torch.randint(0, 3, (20,), generator=gen)
     outlier = torch.full((1, 5), 1e6)
+    noise = SeededNoise(0)
     for c in range(3):
         # Execute: noiseless class sums with and without the extra example (add/remove adjacency)
-        a = private_class_sums(feats, labels, 3, 1.5, 0.0, gen)
-        b = private_class_sums(torch.cat([feats, outlier]), torch.cat([labels, torch.tensor([c])]), 3, 1.5, 0.0, gen)
+        a = private_class_sums(feats, labels, 3, 1.5, 0.0, noise)
+        b = private_class_sums(torch.cat([feats, outlier]), torch.cat([labels, torch.tensor([c])]), 3, 1.5, 0.0, noise)
         # Assert: only class c moves, by at most C in L2
         diff = (b - a).norm(dim=1)
         assert diff[c] <= 1.5 + 1e-4 and diff[c] > 1.4
@@ -39,21 +41,20 @@ def test_clipping_bounds_each_examples_contribution() -> None:
 
 
 def test_noise_scale_matches_config() -> None:
-    gen = torch.Generator().manual_seed(1)
-    sums = private_class_sums(torch.zeros(0, 4000), torch.zeros(0, dtype=torch.long), 5, 2.0, 3.0, gen)
+    sums = private_class_sums(torch.zeros(0, 4000), torch.zeros(0, dtype=torch.long), 5, 2.0, 3.0, SeededNoise(1))
     assert sums.std().item() == pytest.approx(3.0, rel=0.02)
 
 
 def test_method_uses_calibrated_noise_and_records_meta(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[float] = []
-    real_sums = dp_dm.private_class_sums
+    real_sums = mechanism.private_class_sums
 
-    def spy(feats, labels, k, clip, noise_std, gen):  # type: ignore[no-untyped-def]
+    def spy(feats, labels, k, clip, noise_std, noise):  # type: ignore[no-untyped-def]
         seen.append(noise_std)
-        return real_sums(feats, labels, k, clip, noise_std, gen)
+        return real_sums(feats, labels, k, clip, noise_std, noise)
 
-    monkeypatch.setattr(dp_dm, "private_class_sums", spy)
-    real = fake_benchmark()  # 12 per class: q = 6 / 12
+    monkeypatch.setattr(mechanism, "private_class_sums", spy)
+    real = fake_benchmark(public_stats=True)  # 12 per class: q = 6 / 12
     cfg = SMALL | {"dp_epsilon": 5.0, "dp_delta": 1e-4, "clip_norm": 0.5}
     synset = create_distiller("dp-dm", cfg).distill(real, 2, generator=make_generator(0))
     sigma = calibrate_noise(5.0, 1e-4, 0.5, 4)
@@ -63,6 +64,7 @@ def test_method_uses_calibrated_noise_and_records_meta(monkeypatch: pytest.Monke
     assert privacy["noise_multiplier"] == sigma and privacy["sample_rate"] == 0.5 and privacy["steps"] == 4
     assert privacy["delta"] == 1e-4 and privacy["clip_norm"] == 0.5
     assert privacy["epsilon"] == pytest.approx(epsilon(sigma, 0.5, 4, 1e-4)) and privacy["epsilon"] <= 5.0
+    assert privacy["private"] is True and privacy["noise_source"] == "os-urandom"
 
 
 def test_meta_survives_save_and_load(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -74,8 +76,8 @@ def test_meta_survives_save_and_load(tmp_path) -> None:  # type: ignore[no-untyp
 
 def test_infinite_epsilon_adds_no_noise(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[float] = []
-    real_sums = dp_dm.private_class_sums
-    monkeypatch.setattr(dp_dm, "private_class_sums", lambda *a: seen.append(a[4]) or real_sums(*a))
+    real_sums = mechanism.private_class_sums
+    monkeypatch.setattr(mechanism, "private_class_sums", lambda *a: seen.append(a[4]) or real_sums(*a))
     create_distiller("dp-dm", SMALL | {"dp_epsilon": math.inf, "init": "real"}).distill(fake_benchmark(), 2)
     assert seen == [0.0] * 4
 
@@ -101,3 +103,20 @@ def test_inf_string_accepted() -> None:
     assert create_distiller("dp-dm", {"dp_epsilon": "inf"}).config.dp_epsilon == math.inf
     with pytest.raises(ConfigError):
         create_distiller("dp-dm", {"dp_epsilon": "lots"})
+
+
+def test_same_seed_gives_different_sets_under_secret_noise() -> None:
+    real = fake_benchmark(public_stats=True)
+    a, b = (create_distiller("dp-dm", SMALL | {"dp_epsilon": 4.0}).distill(real, 2, generator=make_generator(3)) for _ in range(2))
+    assert not torch.equal(a.images, b.images)
+    assert a.meta["seed" if "seed" in a.meta else "base_seed"] == b.meta["seed" if "seed" in b.meta else "base_seed"]
+    assert a.meta["privacy"]["private"] and a.meta["privacy"]["noise_source"] == "os-urandom"
+
+
+def test_deterministic_noise_reproduces_and_says_not_private() -> None:
+    real = fake_benchmark(public_stats=True)
+    cfg = SMALL | {"dp_epsilon": 4.0, "dp_deterministic_noise": True}
+    a, b = (create_distiller("dp-dm", cfg).distill(real, 2, generator=make_generator(3)) for _ in range(2))
+    assert torch.equal(a.images, b.images)
+    assert a.meta["privacy"]["private"] is False and a.meta["privacy"]["epsilon"] is None
+    assert a.meta["privacy"]["noise_source"].startswith("seeded")
