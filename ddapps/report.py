@@ -5,7 +5,9 @@
     {"ddapps_version", "command", "config", "environment": {"torch", "device", "threads", ...},
      "rows": [...]}
 
-Accuracies are percentages (0-100), times seconds, sizes bytes or MB as the key says.
+Accuracies are percentages (0-100), times seconds, sizes bytes or MB as the key says. Every
+standard deviation is the *sample* one (ddof 1) over the runs it summarises; ``results.json``
+says so in ``"std"``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from ddapps.utils.atomic import write_bytes, write_json, write_text
 from ddapps.utils.environment import environment
 
 
+STD_NOTE = "sample standard deviation (ddof 1) over runs"
+
+
 def results_document(command: str, config: Mapping[str, Any], device: Any, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The shared ``results.json`` structure."""
     return {
@@ -32,6 +37,7 @@ def results_document(command: str, config: Mapping[str, Any], device: Any, rows:
         "command": command,
         "config": dict(config),
         "environment": environment(device),
+        "std": STD_NOTE,
         "rows": rows,
     }
 
@@ -42,7 +48,7 @@ def command_line(prog: str = "ddapps") -> str:
 
 
 def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
-    """A Markdown table; ``acc_mean`` is shown as ``mean ± std`` when ``acc_std`` exists."""
+    """A Markdown table; ``acc_mean`` is shown as ``mean ± std`` (sample std) when ``acc_std`` exists."""
     header = ["accuracy (%)" if c == "acc_mean" else c for c in columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(columns)]
     for row in rows:
@@ -139,6 +145,8 @@ def save_figure(fig: Any, path: str | Path) -> None:
 
 
 def write_outputs(out: Path, document: dict[str, Any], report: str) -> None:
-    """Write ``results.json`` and ``report.md`` atomically into ``out``."""
+    """Write ``results.json`` and ``report.md`` atomically into ``out`` (a ``±`` is explained once)."""
     write_json(out / "results.json", document)
+    if "±" in report:
+        report = report.rstrip("\n") + f"\n\n± is the {STD_NOTE}.\n"
     write_text(out / "report.md", report)

@@ -205,7 +205,7 @@ def summarize(config: ContinualConfig, results: Sequence[RunResult]) -> list[dic
                     "mem_size": config.mem_size,
                     "seed_count": len(runs),
                     "final_acc_mean": statistics.fmean(finals),
-                    "final_acc_std": statistics.pstdev(finals) if len(finals) > 1 else 0.0,
+                    "final_acc_std": statistics.stdev(finals) if len(finals) > 1 else 0.0,
                     "forgetting_mean": statistics.fmean(r.forgetting for r in runs),
                     "seconds": sum(r.seconds for r in runs),
                     "acc_per_experience": [statistics.fmean(c) for c in curves],

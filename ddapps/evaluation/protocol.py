@@ -67,7 +67,7 @@ class EvalResult:
 
     @property
     def std(self) -> float:
-        return statistics.pstdev(self.accuracies) if len(self.accuracies) > 1 else 0.0
+        return statistics.stdev(self.accuracies) if len(self.accuracies) > 1 else 0.0  # sample std (ddof 1)
 
     def as_dict(self) -> dict[str, Any]:
         return {

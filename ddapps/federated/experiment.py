@@ -43,7 +43,7 @@ def run_experiment(
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
-    return statistics.fmean(values), statistics.pstdev(values) if len(values) > 1 else 0.0
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0  # sample std (ddof 1)
 
 
 def mode_row(config: FederatedConfig, mode: str, logs: Sequence[RunLog]) -> dict[str, Any]:
