@@ -77,6 +77,26 @@ def distill_overrides(method: str, args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
+MIN_MEMORY_PER_CLASS = 1
+
+
+def check_learner_args(args: argparse.Namespace) -> None:
+    """Reject bad sizes and names before any data loads (one ``ddapps: error:`` line, exit 2)."""
+    from ddapps.nets import list_nets
+
+    if args.net not in list_nets():
+        raise ConfigError(f"unknown --net {args.net!r}; choose one of: {', '.join(list_nets())}")
+    for flag in ("net_width", "epochs", "gdumb_epochs", "batch_size", "mem_size"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise ConfigError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
+    classes = 10  # every registered split has ten classes
+    if args.mem_size < MIN_MEMORY_PER_CLASS * classes:
+        raise ConfigError(
+            f"--mem-size {args.mem_size} cannot hold one image of each of the {classes} classes; use --mem-size >= {classes}"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the comparison and write ``results.json``, ``report.md`` and the plot into ``--out``."""
     from ddapps.cli import _setup
@@ -89,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.benchmark not in SPLITS:
         raise ConfigError(f"unknown benchmark {args.benchmark!r}; choose one of: {', '.join(SPLITS)}")
+    check_learner_args(args)
     check_modes(args.labels, args.shrink)
     if args.labels == "soft" and "replay" in args.protocol:
         raise ConfigError("soft labels work with --protocol gdumb only (replay batches mix them with integer labels)")
@@ -100,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         create_distiller(method, overrides)  # validate before loading data
     device = _setup(args)
     learner = LearnerConfig(
-        net=args.net, net_options={"width": args.net_width} if args.net_width else {}, epochs=args.epochs,
+        net=args.net, net_options={"width": args.net_width} if args.net_width is not None else {}, epochs=args.epochs,
         gdumb_epochs=args.gdumb_epochs, batch_size=args.batch_size,
     )  # fmt: skip
     dataset = SPLITS[args.benchmark].dataset

@@ -64,10 +64,13 @@ def cmd_rank(args: argparse.Namespace) -> int:
         n_archs=args.sample, reference_steps=args.reference_steps, proxy_steps=args.proxy_steps,
         batch_size=args.batch_size, val_size=args.val_size, n_boot=args.n_boot, seed=args.seed,
     )  # fmt: skip
+    from ddapps.nas.space import resolve_space
+
+    size = resolve_space(args.space, width_scale=args.width_scale).size
+    if config.n_archs > size:  # before any data loads or distillation runs
+        raise ConfigError(f"--sample {config.n_archs} exceeds the {size} architectures of the space")
     ctx = _prepare(args)
     benchmark, space = ctx["benchmark"], ctx["space"]
-    if config.n_archs > space.size:
-        raise ConfigError(f"--sample {config.n_archs} exceeds the {space.size} architectures of the space")
     result = rank_study(
         benchmark, space, ctx["synset"], config, proxy_name=str(ctx["proxy"]), distill_seconds=ctx["distill_seconds"],
         device=ctx["device"], progress=not args.quiet,

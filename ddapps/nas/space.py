@@ -28,6 +28,10 @@ from ddapps.nets.layers import ACTS, NORMS, POOLS
 AXES = ("depth", "width", "norm", "act", "pool")
 
 
+MIN_WIDTH = 4
+"""Fewest channels a scaled layer may keep: four, so group norm keeps its four groups."""
+
+
 @dataclass(frozen=True)
 class SpaceSpec:
     """The choices of each axis of a ConvNet space (an architecture is one choice per axis)."""
@@ -58,6 +62,12 @@ class SpaceSpec:
                 )
         if not (isinstance(self.width_scale, (int, float)) and 0 < self.width_scale <= 1 and math.isfinite(self.width_scale)):
             raise ConfigError(f"width_scale must be in (0, 1], got {self.width_scale!r}")
+        narrowest = min(self.width) * self.width_scale
+        if narrowest < MIN_WIDTH:
+            raise ConfigError(
+                f"width_scale {self.width_scale:g} makes the narrowest layer {narrowest:g} channels wide; "
+                f"need at least {MIN_WIDTH} (width_scale >= {MIN_WIDTH / min(self.width):g} for this space)"
+            )
 
     @property
     def size(self) -> int:
