@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ddapps import cli_experts
+from ddapps.cli import experts as cli_experts
 from ddapps.errors import ConfigError
 from ddapps.methods import create_distiller
 from ddapps.methods.trajectory import ExpertBuffer, ExpertConfig, train_experts

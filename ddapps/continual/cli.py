@@ -32,15 +32,15 @@ def cpu_budget(method: str) -> dict[str, Any]:
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``ddapps continual``."""
-    from ddapps.cli import _int_list, _str_list
+    from ddapps.cli.common import int_list, str_list
 
     p = subparsers.add_parser("continual", help="distilled replay memory vs Avalanche buffers (class-incremental)")
     p.add_argument("--benchmark", default="split-mnist", help="split-mnist | split-cifar10 | split-digits")
-    p.add_argument("--buffer", type=_str_list, default=_str_list(DEFAULT_BUFFERS),
+    p.add_argument("--buffer", type=str_list, default=str_list(DEFAULT_BUFFERS),
                    help=f"comma list of distilled:METHOD, reservoir, class-balanced, herding (default {DEFAULT_BUFFERS})")
     p.add_argument("--mem-size", type=int, default=100, help="memory size in images (floats honestly counted)")
-    p.add_argument("--protocol", type=_str_list, default=["gdumb", "replay"], help="replay, gdumb or both (comma list)")
-    p.add_argument("--seeds", type=_int_list, default=[0, 1, 2])
+    p.add_argument("--protocol", type=str_list, default=["gdumb", "replay"], help="replay, gdumb or both (comma list)")
+    p.add_argument("--seeds", type=int_list, default=[0, 1, 2])
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--data-dir", default=None, help="folder with the dataset files (default: $DDAPPS_DATA)")
     p.add_argument("--download", action="store_true", help="download missing files (torchvision)")
@@ -69,7 +69,7 @@ def distill_overrides(method: str, args: argparse.Namespace) -> dict[str, Any]:
 
     fields = METHODS.get(method).config_class.__dataclass_fields__
     overrides = {} if args.paper_distill else {k: v for k, v in cpu_budget(method).items() if k in fields}
-    from ddapps.cli import parse_key_values
+    from ddapps.cli.common import parse_key_values
 
     overrides.update(parse_key_values(args.distill_set, "--distill-set"))
     if args.distill_iterations is not None:
@@ -99,7 +99,7 @@ def check_learner_args(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the comparison and write ``results.json``, ``report.md`` and the plot into ``--out``."""
-    from ddapps.cli import _setup
+    from ddapps.cli.common import setup_run
     from ddapps.continual.benchmarks import SPLITS, load_split
     from ddapps.continual.buffers import BufferOptions, parse_buffer
     from ddapps.continual.experiment import ContinualConfig, LearnerConfig, run_comparison, summarize
@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = distill_overrides(next(iter(methods)), args) if methods else {}
     for method in methods:
         create_distiller(method, overrides)  # validate before loading data
-    device = _setup(args)
+    device = setup_run(args)
     learner = LearnerConfig(
         net=args.net, net_options={"width": args.net_width} if args.net_width is not None else {}, epochs=args.epochs,
         gdumb_epochs=args.gdumb_epochs, batch_size=args.batch_size,

@@ -21,39 +21,39 @@ from ddapps.distributed import SHARDED_METHODS
 
 
 def _parser() -> argparse.ArgumentParser:
-    from ddapps.cli import _add_data_args, _add_run_args, _Parser
+    from ddapps.cli.common import Parser, add_data_args, add_run_args
 
-    p = _Parser(prog="torchrun ... -m ddapps.distributed", description="DM, DC or DSA with the classes split over ranks")
+    p = Parser(prog="torchrun ... -m ddapps.distributed", description="DM, DC or DSA with the classes split over ranks")
     p.add_argument("--method", choices=sorted(SHARDED_METHODS), default="dm")
-    _add_data_args(p)
+    add_data_args(p)
     p.add_argument("--ipc", type=int, required=True)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--config", type=Path, help="JSON file of the method's config overrides")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--iterations", type=int)
-    _add_run_args(p)
+    add_run_args(p)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     """Distil with ``--method`` on this rank (``RANK``/``WORLD_SIZE`` from torchrun); rank 0 writes ``--out``."""
-    from ddapps.cli import _load, _overrides, _setup
+    from ddapps.cli.common import load_benchmark, method_overrides, setup_run
     from ddapps.report import command_line, results_document, write_outputs
     from ddapps.utils.precision import use_precision
     from ddapps.utils.seeding import make_generator
 
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-    device = _setup(args)
+    device = setup_run(args)
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         torch.cuda.set_device(device)
-    overrides = _overrides(args)
+    overrides = method_overrides(args)
     sharded = SHARDED_METHODS[args.method]
     distiller = sharded(overrides, rank=rank, world_size=world, device=device, progress=rank == 0 and not args.quiet)
     if world > 1:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     try:
-        benchmark = _load(args)
+        benchmark = load_benchmark(args)
         start = time.perf_counter()
         with use_precision(args.precision):
             synset = distiller.distill(benchmark, args.ipc, generator=make_generator(args.seed))

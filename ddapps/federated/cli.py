@@ -19,16 +19,16 @@ from ddapps.errors import ConfigError
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``federated`` subcommand."""
-    from ddapps.cli import _add_data_args, _int_list, _str_list
+    from ddapps.cli.common import add_data_args, int_list, str_list
 
     p = subparsers.add_parser("federated", help="federated learning with distilled sets (Flower)")
-    _add_data_args(p, default="mnist")
-    p.add_argument("--mode", type=_str_list, default=["oneshot"], help="oneshot, iterative, fedavg (comma list)")
+    add_data_args(p, default="mnist")
+    p.add_argument("--mode", type=str_list, default=["oneshot"], help="oneshot, iterative, fedavg (comma list)")
     p.add_argument("--clients", type=int, default=10)
     p.add_argument("--partitioner", default="dirichlet", help="dirichlet or iid")
     p.add_argument("--alpha", type=float, default=0.5, help="Dirichlet concentration (label skew)")
     p.add_argument("--rounds", type=int, default=20, help="rounds of iterative and fedavg (oneshot: 1)")
-    p.add_argument("--seeds", type=_int_list, default=[0])
+    p.add_argument("--seeds", type=int_list, default=[0])
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--budget", default="small", help="small | smoke | paper (see docs/federated.md)")
     p.add_argument("--method", default=None, help="registered distillation method (default dm)")
@@ -40,7 +40,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--local-epochs", type=int, default=None)
     p.add_argument("--max-per-client", type=int, default=None, help="subsample each partition (0: all)")
     p.add_argument("--round-timeout", type=float, default=None, help="seconds to wait for replies per round")
-    p.add_argument("--fail-partitions", type=_int_list, default=None, help="fault injection: these partitions fail")
+    p.add_argument("--fail-partitions", type=int_list, default=None, help="fault injection: these partitions fail")
     p.add_argument("--fail-mode", default=None, help="raise (default) or stall")
     p.add_argument("--stall-seconds", type=float, default=None)
     p.add_argument("--engine", default="inprocess", help="inprocess (default) or ray (Flower simulation)")
@@ -60,7 +60,7 @@ def build_config(args: argparse.Namespace) -> Any:
     method_options = dict(budget.get("method_options", FederatedConfig().method_options))
     if args.method not in (None, "dm"):
         method_options = {}
-    from ddapps.cli import parse_key_values
+    from ddapps.cli.common import parse_key_values
 
     method_options.update(parse_key_values(args.set, "--set"))
     model_options = None

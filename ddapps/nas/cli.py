@@ -11,9 +11,9 @@ from pathlib import Path
 
 
 def _add_proxy_args(p: argparse.ArgumentParser) -> None:
-    from ddapps.cli import _add_data_args, _add_run_args
+    from ddapps.cli.common import add_data_args, add_run_args
 
-    _add_data_args(p)
+    add_data_args(p)
     p.add_argument("--space", default="convnet720", help="convnet720 or a JSON file of choices per axis")
     p.add_argument("--width-scale", type=float, default=1.0, help="multiply every width of the space (CPU budgets)")
     p.add_argument("--proxy", default="distilled:dm", help="distilled:METHOD (distil now) or synset:PATH")
@@ -25,15 +25,15 @@ def _add_proxy_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--proxy-steps", type=int, default=30, help="SGD steps of training on the proxy")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--out", type=Path, required=True)
-    _add_run_args(p)
+    add_run_args(p)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``nas`` with its ``rank`` and ``search`` sub-commands."""
-    from ddapps.cli import _Parser
+    from ddapps.cli.common import Parser
 
     nas = subparsers.add_parser("nas", help="distilled data as an architecture-ranking proxy (NNI)")
-    sub = nas.add_subparsers(dest="nas_command", required=True, parser_class=_Parser)
+    sub = nas.add_subparsers(dest="nas_command", required=True, parser_class=Parser)
 
     rank = sub.add_parser("rank", help="rank correlation of proxies with full training over sampled architectures")
     _add_proxy_args(rank)

@@ -10,11 +10,11 @@ from typing import Any
 from ddapps.errors import ConfigError
 
 
-def _overrides(args: argparse.Namespace, method: str) -> dict[str, Any]:
+def proxy_overrides(args: argparse.Namespace, method: str) -> dict[str, Any]:
     from ddapps.budgets import get_budget
 
     overrides = get_budget(args.distill_budget).overrides(method)
-    from ddapps.cli import parse_key_values
+    from ddapps.cli.common import parse_key_values
 
     overrides.update(parse_key_values(args.distill_set, "--distill-set"))
     return overrides
@@ -22,18 +22,18 @@ def _overrides(args: argparse.Namespace, method: str) -> dict[str, Any]:
 
 def _prepare(args: argparse.Namespace) -> dict[str, Any]:
     """Validate everything cheap first, then load data and obtain (and save) the proxy set."""
-    from ddapps.cli import _setup
+    from ddapps.cli.common import setup_run
     from ddapps.data import load_dataset
     from ddapps.methods import create_distiller
     from ddapps.nas.proxy_data import ProxySpec, obtain_synset
     from ddapps.nas.space import resolve_space
 
-    device = _setup(args)
+    device = setup_run(args)
     space = resolve_space(args.space, width_scale=args.width_scale)
     proxy = ProxySpec.parse(args.proxy)
     overrides: dict[str, Any] = {}
     if proxy.kind == "distilled":
-        overrides = _overrides(args, proxy.value)
+        overrides = proxy_overrides(args, proxy.value)
         create_distiller(proxy.value, overrides)  # unknown method or option -> ConfigError before loading data
     if not 0 < args.val_fraction < 1:
         raise ConfigError(f"--val-fraction must be in (0, 1), got {args.val_fraction}")

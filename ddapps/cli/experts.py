@@ -18,10 +18,10 @@ from ddapps.errors import ConfigError
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``experts`` subcommand to ``ddapps``' subparsers; return it."""
-    from ddapps.cli import _add_data_args, _add_run_args
+    from ddapps.cli.common import add_data_args, add_run_args
 
     p = subparsers.add_parser("experts", help="train expert trajectories for trajectory matching (mtt)")
-    _add_data_args(p)
+    add_data_args(p)
     p.add_argument("--out", required=True, type=Path, help="the expert file to write (.safetensors)")
     p.add_argument("--num-experts", type=int, default=None, help="number of experts (default 100)")
     p.add_argument("--epochs", type=int, default=None, help="epochs per expert (default 50)")
@@ -29,18 +29,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="one expert config override (JSON value), e.g. max_train_samples=5000")
     p.add_argument("--resume", action="store_true", help="continue (or extend) an existing --out file")
-    _add_run_args(p)
+    add_run_args(p)
     p.set_defaults(iterations=None)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     """Train the experts described by ``args``; return the exit status."""
-    from ddapps.cli import _load, _overrides, _setup
+    from ddapps.cli.common import load_benchmark, method_overrides, setup_run
     from ddapps.methods.trajectory import ExpertConfig, train_experts
 
-    device = _setup(args)
-    overrides = _overrides(args)
+    device = setup_run(args)
+    overrides = method_overrides(args)
     if args.num_experts is not None:
         overrides["num_experts"] = args.num_experts
     if args.epochs is not None:
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out must name a .safetensors file, got {out}")
     if out.exists() and not args.resume:
         raise ConfigError(f"{out} exists; pass --resume to continue it, or choose another --out")
-    benchmark = _load(args)
+    benchmark = load_benchmark(args)
     buffer = train_experts(benchmark, config, out, seed=args.seed, device=device, progress=not args.quiet)
     accuracy = buffer.test_accuracy
     mean = sum(accuracy) / len(accuracy)
