@@ -31,10 +31,11 @@ STD_NOTE = "sample standard deviation (ddof 1) over runs"
 
 
 def results_document(command: str, config: Mapping[str, Any], device: Any, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The shared ``results.json`` structure."""
+    """The shared ``results.json`` structure (``command`` is the command's name, e.g. ``"nas rank"``)."""
     return {
         "ddapps_version": ddapps.__version__,
         "command": command,
+        "command_line": command_line(),
         "config": dict(config),
         "environment": environment(device),
         "std": STD_NOTE,
@@ -142,6 +143,23 @@ def save_figure(fig: Any, path: str | Path) -> None:
     fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
     write_bytes(path, buffer.getvalue())
+
+
+def write_run(
+    out: Path,
+    command: str,
+    config: Mapping[str, Any],
+    device: Any,
+    rows: list[dict[str, Any]],
+    report: str,
+    **extra: Any,
+) -> dict[str, Any]:
+    """What every command writes, atomically: ``results.json`` (``extra`` keys added at the top
+    level), ``report.md`` and ``config.json`` (the run's config alone). Returns the document."""
+    document = results_document(command, config, device, rows) | extra
+    write_json(out / "config.json", {"command": command, "command_line": document["command_line"], "config": dict(config)})
+    write_outputs(out, document, report)
+    return document
 
 
 def write_outputs(out: Path, document: dict[str, Any], report: str) -> None:

@@ -24,13 +24,14 @@ DM_TINY = {"batch_real": 8, "net_options": {"width": 16}}
 ROW_KEYS = {"method", "ipc", "dataset", "seconds_per_iter", "gflops_achieved", "gflops_matmul", "peak_mem_mb"}
 
 
-def test_measure_method_counts_flops_and_times_iterations(tiny, capsys):
+def test_measure_method_counts_flops_and_times_iterations(tiny, caplog):
+    caplog.set_level("INFO", logger="ddapps")
     row = measure_method(tiny, "dm", 2, SpeedSettings(iterations=2, warmup=1, repeats=2), overrides=DM_TINY,
                          progress=True)
     assert row["seconds_per_iter"] > 0 and row["gflop_per_iter"] > 0
     assert row["gflops_achieved"] == pytest.approx(row["gflop_per_iter"] / row["seconds_per_iter"])
     assert row["overrides"]["iterations"] == 4  # warmup + counted + timed
-    lines = capsys.readouterr().err.splitlines()
+    lines = [r.getMessage() for r in caplog.records if r.name == "ddapps.bench.speed"]
     assert [line.split(":")[1].strip() for line in lines] == ["dm ipc 2 run 1/2", "dm ipc 2 run 2/2"]
 
 

@@ -33,7 +33,7 @@ def test_distill_writes_every_output(tmp_path: Path) -> None:
     for name in ("synset.safetensors", "synset.json", "config.json", "results.json", "report.md", "grid.png"):
         assert (out / name).is_file(), name
     doc = json.loads((out / "results.json").read_text())
-    assert set(doc) == {"ddapps_version", "command", "config", "environment", "std", "rows"}
+    assert set(doc) == {"ddapps_version", "command", "command_line", "config", "environment", "std", "rows"}
     assert doc["std"].startswith("sample standard deviation (ddof 1)")
     assert {"torch", "device", "threads"} <= set(doc["environment"])
     row = doc["rows"][0]

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from ddapps.budgets import Budget
 from ddapps.data import Benchmark
 from ddapps.methods.base import check_ipc
-from ddapps.report import command_line, format_table, results_document, save_accuracy_plot, save_grid, write_outputs
+from ddapps.report import command_line, format_table, save_accuracy_plot, save_grid, write_run
 from ddapps.runner import distill_and_evaluate
 from ddapps.utils.atomic import write_json
 
@@ -81,7 +81,6 @@ def bench_core(
     }
     total_minutes = sum(r.get("distill_seconds", 0) + r.get("eval_seconds", 0) for r in rows) / 60
     config["total_minutes"] = round(total_minutes, 2)
-    document = results_document(command, config, device, rows)
     table = format_table(rows, COLUMNS)
     report = "\n".join(
         [
@@ -104,8 +103,7 @@ def bench_core(
         ]
     )
     save_accuracy_plot(rows, out / "accuracy_vs_ipc.png", title=f"{benchmark.name}, budget {budget.name}")
-    write_outputs(out, document, report)
-    print(table)
+    write_run(out, command, config, device, rows, report)
     return rows
 
 

@@ -12,8 +12,8 @@ same device and threads -- the practical compute limit. Peak memory covers each 
 
 from __future__ import annotations
 
+import logging
 import statistics
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,10 +26,12 @@ from ddapps.data import Benchmark
 from ddapps.errors import ConfigError
 from ddapps.methods import create_distiller
 from ddapps.methods.base import IterationEvent, check_ipc
-from ddapps.report import command_line, format_table, results_document, write_outputs
+from ddapps.report import command_line, format_table, write_run
 from ddapps.utils.memory import PeakMemory
 from ddapps.utils.precision import check_precision, use_precision
 from ddapps.utils.seeding import make_generator
+
+log = logging.getLogger(__name__)
 
 COLUMNS = ("method", "ipc", "seconds_per_iter", "iters_per_second", "gflops_achieved", "gflops_matmul",
            "matmul_fraction", "peak_mem_mb")
@@ -148,8 +150,7 @@ def measure_method(
         if probe.count_flops:  # the first run; the others skip the counter
             flops = probe.flops
         if progress:
-            print(f"bench speed: {method} ipc {ipc} run {run + 1}/{settings.repeats}: {times[-1]:.4g} s/iteration",
-                  file=sys.stderr, flush=True)
+            log.info("bench speed: %s ipc %s run %d/%d: %.4g s/iteration", method, ipc, run + 1, settings.repeats, times[-1])
     mean = statistics.fmean(times)
     return {
         "method": method,
@@ -245,6 +246,5 @@ def bench_speed(
         f"device ({precision} precision). FLOPs count matmuls and convolutions (forward and backward).",
         "", table, "",
     ])
-    write_outputs(out, results_document("bench speed", config, device, rows), report)
-    print(table)
+    write_run(out, "bench speed", config, device, rows, report)
     return rows

@@ -101,9 +101,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_distill(args: argparse.Namespace) -> int:
     from ddapps.evaluation import EvalConfig
     from ddapps.methods import CheckpointSpec, create_distiller
-    from ddapps.report import command_line, format_table, results_document, save_grid, write_outputs
+    from ddapps.report import command_line, format_table, save_grid, write_run
     from ddapps.runner import distill_and_evaluate
-    from ddapps.utils.atomic import write_json
 
     device = setup_run(args)
     overrides = method_overrides(args)
@@ -127,23 +126,22 @@ def cmd_distill(args: argparse.Namespace) -> int:
     )
     out: Path = args.out
     result.synset.save(out / "synset.safetensors")
-    write_json(out / "config.json", result.synset.meta["config"] | {"method": args.method, "ipc": args.ipc})
     save_grid(result.synset, out / "grid.png", class_names=benchmark.class_names)
     row = result.row(benchmark.name)
-    config = {"method": args.method, "ipc": args.ipc, "seed": args.seed, "overrides": overrides, "dataset": benchmark.describe(),
-              "precision": args.precision}
+    config = {"method": args.method, "ipc": args.ipc, "seed": args.seed, "overrides": overrides,
+              "method_config": result.synset.meta["config"], "dataset": benchmark.describe(), "precision": args.precision}
     columns = ["method", "ipc", "acc_mean", "n_eval", "distill_seconds", "peak_mem_mb"] if eval_config else ["method", "ipc", "distill_seconds", "peak_mem_mb"]
     table = format_table([row], columns)
     report = f"# ddapps distill\n\nCommand: `{command_line()}`\n\n{table}\n\n![synthetic images](grid.png)\n"
-    write_outputs(out, results_document("distill", config, device, [row]), report)
+    write_run(out, "distill", config, device, [row], report)
     print(table)
-    print(f"wrote {out}/synset.safetensors, results.json, report.md, grid.png")
+    print(f"wrote {out}/synset.safetensors, results.json, report.md, config.json, grid.png")
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ddapps.evaluation import EvalConfig, evaluate_cross_architecture
-    from ddapps.report import command_line, format_table, results_document, write_outputs
+    from ddapps.report import command_line, format_table, write_run
     from ddapps.synthetic import SyntheticSet
 
     device = setup_run(args)
@@ -158,13 +156,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     table = format_table(rows, ["method", "ipc", "net", "acc_mean", "n_eval"])
     print(table)
     if args.out is not None:
-        doc = results_document(
-            "evaluate",
-            {"set": str(args.set), "nets": args.nets, "n_eval": args.n_eval, "precision": args.precision},
-            device,
-            rows,
-        )
-        write_outputs(args.out, doc, f"# ddapps evaluate\n\nCommand: `{command_line()}`\n\n{table}\n")
+        config = {"set": str(args.set), "nets": args.nets, "n_eval": args.n_eval, "precision": args.precision}
+        write_run(args.out, "evaluate", config, device, rows, f"# ddapps evaluate\n\nCommand: `{command_line()}`\n\n{table}\n")
     return 0
 
 
@@ -188,8 +181,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from ddapps.bench.core import bench_core
+    from ddapps.bench.core import COLUMNS, bench_core
     from ddapps.budgets import get_budget, with_eval
+    from ddapps.report import format_table
     from ddapps.methods import METHODS
     from ddapps.methods.base import benchmark_methods
 
@@ -200,23 +194,26 @@ def cmd_bench(args: argparse.Namespace) -> int:
     methods = benchmark_methods() if args.methods == ["all"] else args.methods
     private = [name for name in methods if METHODS.get(name).differentially_private]
     benchmark = load_benchmark(args, public_stats=bool(private))  # one normalisation for all, public if any is DP
-    bench_core(
+    rows = bench_core(
         benchmark, methods, args.ipc, budget, args.out, seed=args.seed, device=device, progress=not args.quiet,
         resume=args.resume,
     )
+    print(format_table(rows, COLUMNS))
     return 0
 
 
 def cmd_bench_speed(args: argparse.Namespace) -> int:
-    from ddapps.bench.speed import SpeedSettings, bench_speed, parse_method_overrides
+    from ddapps.bench.speed import COLUMNS, SpeedSettings, bench_speed, display_row, parse_method_overrides
+    from ddapps.report import format_table
 
     device = setup_run(args)
     settings = SpeedSettings(iterations=args.iterations, warmup=args.warmup, repeats=args.repeats,
                              matmul_size=args.matmul_size)
     overrides = parse_method_overrides(parse_key_values(args.set, "--set"), args.methods)
     benchmark = load_benchmark(args)
-    bench_speed(benchmark, args.methods, args.ipc, settings, args.out, overrides=overrides, seed=args.seed,
-                device=device, precision=args.precision, progress=True)  # one line per run, not a bar
+    rows = bench_speed(benchmark, args.methods, args.ipc, settings, args.out, overrides=overrides, seed=args.seed,
+                       device=device, precision=args.precision, progress=True)  # one log line per run, not a bar
+    print(format_table([display_row(r) for r in rows], COLUMNS))
     return 0
 
 

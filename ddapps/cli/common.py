@@ -10,10 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any, Sequence
 
-from ddapps.errors import ConfigError, DDAppsError
+from ddapps.errors import ConfigError
 
 EXIT_USAGE = 2
 

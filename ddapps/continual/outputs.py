@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ddapps.report import command_line, format_table, results_document, save_figure, write_outputs
+from ddapps.report import command_line, format_table, save_figure, write_run
 
 COLUMNS = ["buffer", "protocol", "mem_size", "seed_count", "final_acc", "forgetting_mean", "seconds"]
 
@@ -77,4 +77,4 @@ def write_all(out: Path, config: Mapping[str, Any], device: Any, rows: list[dict
             "",
         ]
     )
-    write_outputs(out, results_document("continual", config, device, rows), report)
+    write_run(out, "continual", config, device, rows, report)

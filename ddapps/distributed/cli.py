@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Distil with ``--method`` on this rank (``RANK``/``WORLD_SIZE`` from torchrun); rank 0 writes ``--out``."""
     from ddapps.cli.common import load_benchmark, method_overrides, setup_run
-    from ddapps.report import command_line, results_document, write_outputs
+    from ddapps.report import command_line, write_run
     from ddapps.utils.precision import use_precision
     from ddapps.utils.seeding import make_generator
 
@@ -65,8 +65,8 @@ def run(args: argparse.Namespace) -> int:
                    "distill_seconds": round(seconds, 3)}
             config = {"overrides": overrides, "seed": args.seed, "precision": args.precision, "world_size": world}
             command = command_line("torchrun ... -m ddapps.distributed")
-            write_outputs(args.out, results_document(f"distributed {args.method}", config, device, [row]),
-                          f"# ddapps distributed {args.method}\n\nCommand: `{command}`\n\n{row}\n")
+            write_run(args.out, f"distributed {args.method}", config, device, [row],
+                      f"# ddapps distributed {args.method}\n\nCommand: `{command}`\n\n{row}\n")
         if world > 1:
             dist.barrier()  # no rank leaves the group while rank 0 is still writing
     finally:

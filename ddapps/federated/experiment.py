@@ -125,7 +125,7 @@ def write_experiment(
 ) -> list[dict[str, Any]]:
     """Write ``results.json``, ``report.md`` and ``accuracy_vs_bytes.png`` into ``out``; return the rows."""
     from ddapps.federated.plot import save_bytes_plot
-    from ddapps.report import format_table, results_document, write_outputs
+    from ddapps.report import format_table, write_run
 
     rows = [mode_row(config, mode, mode_logs) for mode, mode_logs in logs.items()]
     doc_config = {"engine": engine, "base_config": config.to_flat(), "seconds": seconds}
@@ -162,5 +162,5 @@ def write_experiment(
         "![accuracy vs cumulative bytes](accuracy_vs_bytes.png)",
         "",
     ])  # fmt: skip
-    write_outputs(out, results_document("federated", doc_config, device, rows), report)
+    write_run(out, "federated", doc_config, device, rows, report)
     return rows

@@ -58,7 +58,7 @@ def _fmt(value: Any, digits: int = 2) -> str:
 def cmd_rank(args: argparse.Namespace) -> int:
     from ddapps.nas.plot import save_rank_scatter
     from ddapps.nas.rank import RankConfig, rank_study
-    from ddapps.report import command_line, format_table, results_document, write_outputs
+    from ddapps.report import command_line, format_table, write_run
 
     config = RankConfig(
         n_archs=args.sample, reference_steps=args.reference_steps, proxy_steps=args.proxy_steps,
@@ -98,8 +98,6 @@ def cmd_rank(args: argparse.Namespace) -> int:
         "distill_overrides": ctx["overrides"], "distill_seconds": ctx["distill_seconds"], "val_fraction": args.val_fraction,
         "rank": result.config,
     }  # fmt: skip
-    document = results_document("nas rank", run_config, ctx["device"], result.rows)
-    document["architectures"] = result.archs
     report = (
         f"# ddapps nas rank\n\nCommand: `{command_line()}`\n\n"
         f"Budget: reference = {config.reference_steps} SGD steps x batch {config.batch_size} on the full training split "
@@ -109,7 +107,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
         f"{ctx['distill_seconds']:.1f} s (not included in proxy_seconds; see speedup_with_setup).\n\n"
         f"{table}\n\n![proxy vs reference](rank_scatter.png)\n\n## Architectures\n\n{arch_table}\n"
     )
-    write_outputs(out, document, report)
+    write_run(out, "nas rank", run_config, ctx["device"], result.rows, report, architectures=result.archs)
     print(table)
     print(f"wrote {out}/results.json, report.md, rank_scatter.png, synset.safetensors")
     return 0
@@ -123,7 +121,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from ddapps.nas.search import SearchConfig, run_search
     from ddapps.nas.space import arch_key
     from ddapps.nas.training import StepBudget, train_steps
-    from ddapps.report import command_line, format_table, results_document, write_outputs
+    from ddapps.report import command_line, format_table, write_run
     from ddapps.utils.atomic import write_json
     from ddapps.utils.seeding import derive_seed, make_generator
 
@@ -171,9 +169,6 @@ def cmd_search(args: argparse.Namespace) -> int:
         "proxy_steps": args.proxy_steps, "batch_size": args.batch_size, "val_size": args.val_size,
         "retrain_steps": retrain.steps, "nni_experiment_id": result.experiment_id,
     }  # fmt: skip
-    document = results_document("nas search", run_config, device, [best_row])
-    document["top"] = top
-    document["trials"] = trials
     best_table = format_table([best_row], ["arch", "proxy_val_acc", "retrain_steps", "val_acc", "test_acc", "search_seconds", "retrain_seconds", "trials", "failed"])
     report = (
         f"# ddapps nas search\n\nCommand: `{command_line()}`\n\n"
@@ -185,7 +180,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         f"## Top {len(top)} (exported)\n\n{format_table(top, ['rank', 'arch', 'proxy_val_acc'])}\n\n"
         f"## Trials\n\n{format_table(trials, ['trial', 'arch', 'status', 'proxy_val_acc'])}\n"
     )
-    write_outputs(out, document, report)
+    write_run(out, "nas search", run_config, device, [best_row], report, top=top, trials=trials)
     print(best_table)
     print(f"wrote {out}/results.json, report.md, top_architectures.json, synset.safetensors")
     return 0
