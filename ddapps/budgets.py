@@ -1,14 +1,23 @@
-"""Named compute budgets for benchmarks.
+"""Named compute budgets: one type for the methods, the benchmarks and every application.
 
 ``paper`` is every method's paper default (GPU scale: DM runs 20,000 iterations, the protocol
 trains 5 nets for 1000 epochs). ``small`` is an explicit CPU budget for a 2-core machine; every
-override it applies is listed in the reports it produces.
+override it applies is listed in the reports it produces. ``smoke`` runs in seconds.
+
+A :class:`Budget` holds the methods' config overrides (``"<method>@<ipc>"`` keys for one IPC),
+the evaluation protocol, shared network options, and one *section* per consumer that needs more
+(:data:`SECTIONS`): ``speed`` (``bench speed``'s per-method overrides), ``continual`` (the
+distilled buffer's per-method overrides), ``federated`` (:class:`~ddapps.federated.settings.
+FederatedConfig` fields) and ``privacy`` (the audit's settings). :func:`with_expert_cache` is the
+one place that points methods that train their own experts at a shared cache file.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field, replace
-from typing import Any
+from pathlib import Path
+from typing import Any, Mapping
 
 from ddapps.errors import ConfigError
 from ddapps.evaluation import EvalConfig
@@ -24,6 +33,19 @@ class Budget:
     eval: EvalConfig = EvalConfig()
     net_options: dict[str, Any] = field(default_factory=dict)
     """Network options applied to every method that has a ``net_options`` field and to evaluation."""
+    sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Per-consumer settings (see :data:`SECTIONS`)."""
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.sections) - set(SECTIONS))
+        if unknown:
+            raise ConfigError(f"budget {self.name!r}: unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
+
+    def section(self, name: str) -> dict[str, Any]:
+        """A deep copy of section ``name`` (empty when the budget has none: the consumer's defaults)."""
+        if name not in SECTIONS:
+            raise ConfigError(f"unknown budget section {name!r}; known: {', '.join(SECTIONS)}")
+        return copy.deepcopy(dict(self.sections.get(name, {})))
 
     def overrides(self, method: str, ipc: int | None = None) -> dict[str, Any]:
         """Config overrides of ``method`` under this budget (empty: paper defaults).
@@ -48,6 +70,32 @@ class Budget:
         return replace(self.eval, net_options=dict(self.net_options) | self.eval.net_options)
 
 
+SECTIONS = ("speed", "continual", "federated", "privacy")
+
+_SPEED = {
+    "mtt": {"auto_experts": True, "max_start_epoch": 1, "expert_epochs": 1,
+            "experts": {"num_experts": 1, "epochs": 2, "max_train_samples": 2000}},
+}  # fmt: skip
+"""``bench speed``: MTT's iteration cost depends on ``syn_steps`` and the set, not on the experts, so it
+uses one expert trained 2 epochs on 2,000 images (from epoch 0). The same in every budget."""
+
+_CONTINUAL_SMALL = {
+    "default": {"iterations": 100, "batch_real": 128, "net": "mlp", "dsa": False},
+    "methods": {"dm": {"iterations": 2000, "batch_real": 128, "net": "mlp", "dsa": False}},
+}
+"""The distilled buffer's CPU budget (keys a method lacks are skipped). DM: 2,000 iterations on random
+MLPs (about 45 s per seed on one core for Split-MNIST), chosen on a held-out part of the MNIST
+training set (docs/continual.md); DM is too cheap per iteration for 100 to move the images."""
+
+_FEDERATED_SMOKE = {
+    "model_options": {"width": 32},
+    "method_options": {"iterations": 4, "batch_real": 8},
+    "server_epochs": 5,
+    "server_dsa": False,
+    "max_per_client": 60,
+}
+_FEDERATED_PAPER = {"model": "convnet", "model_options": {}, "method_options": {}, "server_epochs": 1000, "threads": 0}
+
 _CORESET_SMALL = {"feature_epochs": 2, "feature_samples": 5000}
 _MATCHING_SMALL = {"iterations": 100, "init": "real", "batch_real": 64}
 
@@ -59,6 +107,7 @@ BUDGETS: dict[str, Budget] = {
             "50 epochs first; evaluation: 5 nets x 1000 epochs with DSA)"
         ),
         method_overrides={"mtt": {"auto_experts": True}, "haba": {"matcher_options": {"auto_experts": True}}},
+        sections={"speed": _SPEED, "continual": {"default": {}, "methods": {}}, "federated": _FEDERATED_PAPER},
     ),
     "small": Budget(
         name="small",
@@ -101,6 +150,7 @@ BUDGETS: dict[str, Budget] = {
             "kcenter": _CORESET_SMALL,
         },
         eval=EvalConfig(n_eval=3, epochs=300),
+        sections={"speed": _SPEED, "continual": _CONTINUAL_SMALL, "federated": {}},
     ),
     "demo": Budget(
         name="demo",
@@ -123,6 +173,7 @@ def smoke_budget() -> Budget:
         description="pipeline check only: each method's smoke_config, 2 nets x 2 epochs (numbers meaningless)",
         method_overrides={name: dict(METHODS.get(name).smoke_config) for name in METHODS.names()},
         eval=EvalConfig(n_eval=2, epochs=2, net_options={"width": 16}),
+        sections={"speed": _SPEED, "continual": _CONTINUAL_SMALL, "federated": _FEDERATED_SMOKE},
     )
 
 
@@ -139,3 +190,15 @@ def with_eval(budget: Budget, **changes: Any) -> Budget:
     """A copy of ``budget`` whose evaluation config has ``changes`` (``None`` values ignored)."""
     changes = {k: v for k, v in changes.items() if v is not None}
     return replace(budget, eval=replace(budget.eval, **changes)) if changes else budget
+
+
+def with_expert_cache(overrides: dict[str, Any], cache_dir: Path, dataset: str) -> dict[str, Any]:
+    """Point a method that trains its own experts (``auto_experts``, also as a factorized set's matcher)
+    at ``cache_dir/<dataset>.safetensors``: trained once, reused by every IPC, repeat and resumed run."""
+    cache = str(Path(cache_dir) / f"{dataset}.safetensors")
+    if overrides.get("auto_experts") and not overrides.get("expert_file"):
+        return overrides | {"expert_file": cache}
+    matcher = overrides.get("matcher_options", {})
+    if matcher.get("auto_experts") and not matcher.get("expert_file"):  # factorized sets over mtt
+        return overrides | {"matcher_options": matcher | {"expert_file": cache}}
+    return overrides

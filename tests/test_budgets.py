@@ -38,3 +38,26 @@ def test_bench_all_means_every_non_private_method() -> None:
     assert "dp-dm" not in chosen and "dp-dc" not in chosen
     assert {"dm", "dc", "dsa", "mtt", "kip", "bptt", "idc", "random"} <= set(chosen)
     assert set(METHODS.names()) - set(chosen) == {"dp-dm", "dp-dc"}
+
+
+def test_sections_are_copies_and_unknown_ones_are_refused() -> None:
+    small = get_budget("small")
+    section = small.section("continual")
+    section["methods"]["dm"]["iterations"] = 1
+    assert small.section("continual")["methods"]["dm"]["iterations"] == 2000  # the budget is unchanged
+    assert get_budget("demo").section("speed") == {}  # no section: the consumer's defaults
+    with pytest.raises(ConfigError, match="unknown budget section"):
+        small.section("nope")
+    with pytest.raises(ConfigError, match="unknown section"):
+        Budget(name="x", description="x", sections={"nope": {}})
+
+
+def test_expert_cache_is_one_file_per_dataset_for_methods_and_matchers(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from ddapps.budgets import with_expert_cache
+
+    cache = tmp_path / "experts"
+    assert with_expert_cache({"auto_experts": True}, cache, "mnist")["expert_file"] == str(cache / "mnist.safetensors")
+    nested = with_expert_cache({"matcher_options": {"auto_experts": True}}, cache, "digits")
+    assert nested["matcher_options"]["expert_file"] == str(cache / "digits.safetensors")
+    assert with_expert_cache({"auto_experts": True, "expert_file": "mine"}, cache, "x")["expert_file"] == "mine"
+    assert with_expert_cache({"iterations": 3}, cache, "x") == {"iterations": 3}

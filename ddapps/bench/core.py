@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from ddapps.budgets import Budget
+from ddapps.budgets import Budget, with_expert_cache
 from ddapps.data import Benchmark
 from ddapps.methods.base import check_ipc
 from ddapps.report import command_line, format_table, save_accuracy_plot, save_grid, write_run
@@ -59,7 +59,7 @@ def bench_core(
             benchmark,
             method,
             ipc,
-            overrides=_with_expert_cache(budget.overrides(method, ipc), out, benchmark),
+            overrides=with_expert_cache(budget.overrides(method, ipc), out / "experts", benchmark.name),
             eval_config=budget.eval_config(),
             seed=seed,
             device=device,
@@ -134,15 +134,3 @@ def _finished_pair(path: Path, settings: dict[str, Any]) -> dict[str, Any] | Non
     if not isinstance(saved, dict) or saved.get("settings") != settings or not isinstance(saved.get("row"), dict):
         return None
     return saved["row"]
-
-
-def _with_expert_cache(overrides: dict[str, Any], out: Path, benchmark: Benchmark) -> dict[str, Any]:
-    """Methods that train their own experts (``auto_experts``) share one cached file per dataset in
-    ``OUT/experts/``, so every IPC reuses the same trajectories (and a resumed run does too)."""
-    cache = str(out / "experts" / f"{benchmark.name}.safetensors")
-    if overrides.get("auto_experts") and not overrides.get("expert_file"):
-        return overrides | {"expert_file": cache}
-    matcher = overrides.get("matcher_options", {})
-    if matcher.get("auto_experts") and not matcher.get("expert_file"):  # factorized sets over mtt
-        return overrides | {"matcher_options": matcher | {"expert_file": cache}}
-    return overrides

@@ -22,6 +22,7 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from ddapps.budgets import get_budget, with_expert_cache
 from ddapps.data import Benchmark
 from ddapps.errors import ConfigError
 from ddapps.methods import create_distiller
@@ -36,12 +37,6 @@ log = logging.getLogger(__name__)
 COLUMNS = ("method", "ipc", "seconds_per_iter", "iters_per_second", "gflops_achieved", "gflops_matmul",
            "matmul_fraction", "peak_mem_mb")
 
-SPEED_DEFAULTS: dict[str, dict[str, Any]] = {
-    "mtt": {"auto_experts": True, "max_start_epoch": 1, "expert_epochs": 1,
-            "experts": {"num_experts": 1, "epochs": 2, "max_train_samples": 2000}},
-}
-"""Overrides bench speed applies by default: MTT's iteration cost depends on ``syn_steps`` and the
-set, not on the experts, so it uses one expert trained 2 epochs on 2,000 images (from epoch 0)."""
 
 
 @dataclass(frozen=True)
@@ -166,12 +161,12 @@ def measure_method(
     }
 
 
-def method_overrides(method: str, user: Mapping[str, Mapping[str, Any]], out: Path, dataset: str) -> dict[str, Any]:
-    """:data:`SPEED_DEFAULTS` for ``method``, then the user's overrides; MTT experts cached in ``out``."""
-    overrides = dict(SPEED_DEFAULTS.get(method, {})) | dict(user.get(method, {}))
-    if method == "mtt" and overrides.get("auto_experts") and not overrides.get("expert_file"):
-        overrides["expert_file"] = str(out / f"experts_{dataset}.safetensors")
-    return overrides
+def method_overrides(
+    method: str, user: Mapping[str, Mapping[str, Any]], out: Path, dataset: str, budget: str = "small"
+) -> dict[str, Any]:
+    """The budget's ``speed`` section for ``method``, then the user's overrides; experts cached in ``out/experts``."""
+    overrides = get_budget(budget).section("speed").get(method, {}) | dict(user.get(method, {}))
+    return with_expert_cache(overrides, out / "experts", dataset)
 
 
 def display_row(row: Mapping[str, Any]) -> dict[str, Any]:
