@@ -147,8 +147,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     device = setup_run(args)
     synset = SyntheticSet.load(args.set)
     benchmark = load_benchmark(args, public_stats=synset.meta.get("dataset", {}).get("stats_source") == "public")
-    config = EvalConfig(n_eval=args.n_eval, epochs=args.epochs, dsa=not args.no_dsa)
-    results = evaluate_cross_architecture(synset, benchmark, args.nets, config, seed=args.seed, device=device)
+    eval_config = EvalConfig(n_eval=args.n_eval, epochs=args.epochs, dsa=not args.no_dsa)
+    results = evaluate_cross_architecture(synset, benchmark, args.nets, eval_config, seed=args.seed, device=device)
     rows = [
         {"dataset": benchmark.name, "method": synset.meta.get("method"), "ipc": synset.ipc} | r.as_dict()
         for r in results
