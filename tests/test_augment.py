@@ -343,3 +343,12 @@ def test_shared_draw_is_one_transform_for_the_whole_batch():
     per_image = dsa.apply(x, dsa.sample(5, generator=torch.Generator().manual_seed(0)))
     assert not torch.allclose(per_image[1], per_image[0])
     assert dsa.sample(0, generator=torch.Generator(), shared=True).n == 0
+
+
+def test_siamese_passes_an_empty_batch_through() -> None:
+    from ddapps.augment import DSA
+
+    dsa = DSA("color_crop_cutout_flip_scale_rotate")
+    empty, syn = torch.zeros(0, 1, 8, 8), torch.rand(4, 1, 8, 8)
+    a, b = dsa.siamese(empty, syn, generator=torch.Generator().manual_seed(0))
+    assert a.shape == (0, 1, 8, 8) and b.shape == syn.shape and not torch.equal(b, syn)

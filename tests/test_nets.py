@@ -222,3 +222,10 @@ def test_registry_is_the_shared_registry_type():
     assert isinstance(NETS, Registry)
     with pytest.raises(ValueError, match="already registered"):
         NETS.register("convnet")(object)
+
+
+def test_fitting_depth_keeps_a_map_of_at_least_two_pixels() -> None:
+    from ddapps.nets import fitting_depth
+
+    assert [fitting_depth(s) for s in (8, 28, 32, 4, 16)] == [2, 3, 3, 1, 3]
+    assert fitting_depth((8, 8), max_depth=1) == 1

@@ -143,7 +143,8 @@ class DSA:
         """The batches under ONE shared transform (``sample(..., shared=True)``, then :meth:`apply`
         to each): the siamese draw of the matching methods (real class batch, synthetic images)."""
         p = self.siamese_draw(*(b.shape[0] for b in batches), generator=generator, device=device)
-        return tuple(self.apply(b, p) for b in batches)
+        # an empty batch (a Poisson sample that drew nobody) passes through: there is nothing to transform
+        return tuple(self.apply(b, p) if b.shape[0] else b for b in batches)
 
     def siamese_draw(self, *sizes: int, generator: torch.Generator,
                      device: torch.device | str | None = None) -> AugParams:

@@ -12,7 +12,8 @@ from __future__ import annotations
 # Importing the network modules registers them in NETS.
 from ddapps.nets import alexnet, convnet, lenet, mlp, resnet, vgg  # noqa: F401
 from ddapps.nets.base import NETS, Net, batch_norm_layers
+from ddapps.nets.convnet import fitting_depth
 from ddapps.nets.factory import create_net, list_nets, net_options
 from ddapps.nets.init import reinitialize_
 
-__all__ = ["NETS", "Net", "batch_norm_layers", "create_net", "list_nets", "net_options", "reinitialize_"]
+__all__ = ["NETS", "Net", "batch_norm_layers", "create_net", "fitting_depth", "list_nets", "net_options", "reinitialize_"]

@@ -70,3 +70,16 @@ for _depth in (1, 2, 3, 4):
     NETS.register(f"convnet{_depth}")(partial(ConvNet, depth=_depth))
 NETS.register("convnet_bn")(partial(ConvNet, norm="batch"))
 NETS.register("convnet_nonorm")(partial(ConvNet, norm="none"))
+
+
+def fitting_depth(image_size: Sequence[int] | int, max_depth: int = 3) -> int:
+    """The deepest ConvNet (at most ``max_depth`` blocks) whose last feature map is at least 2x2.
+
+    Each block halves the map: 28x28 and 32x32 keep the paper's depth 3 (3x3 and 4x4 maps); 8x8
+    digits get depth 2, since a third block would pool them to 1x1, where every input embeds alike.
+    """
+    side = min(as_hw(image_size))
+    depth = 1
+    while depth < max_depth and side // 2 ** (depth + 1) >= 2:
+        depth += 1
+    return depth

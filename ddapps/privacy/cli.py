@@ -1,4 +1,8 @@
-"""``ddapps privacy audit``: membership inference against real, distilled and DP-distilled training.
+"""``ddapps privacy audit`` and ``ddapps privacy utility``.
+
+``audit``: membership inference against real, distilled, DP-distilled and DP-SGD training
+(:mod:`ddapps.privacy.audit`). ``utility``: test accuracy against epsilon for the DP methods
+(:mod:`ddapps.privacy.utility`). Both load the data with public normalisation constants.
 
 Imports neither Opacus nor torch at import time, so ``ddapps --help`` works without the extra.
 """
@@ -7,9 +11,25 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
+from typing import Any
 
-COLUMNS = ("target", "init", "epsilon", "attack", "auc", "auc_ci_low", "auc_ci_high", "tpr_at_1fpr", "test_acc")
+from ddapps.privacy.select_command import add_select_parser, run_select
+
+COLUMNS = (
+    "seed", "target", "init", "epsilon", "attack", "subset", "auc", "auc_ci_low", "auc_ci_high",
+    "tpr_at_0.1fpr", "tpr_at_0.1fpr_ci_low", "tpr_at_0.1fpr_ci_high", "tpr_at_1fpr", "tpr_at_1fpr_ci_low",
+    "tpr_at_1fpr_ci_high", "eps_lb", "test_acc", "private", "eps_spent", "within_bound",
+)  # fmt: skip
+SHOWN = ("seed", "target", "init", "epsilon", "attack", "subset", "AUC [95% CI]", "TPR@0.1%FPR [CI]", "TPR@1%FPR [CI]",
+         "eps_lb", "eps_spent", "within_bound", "private", "test_acc")  # fmt: skip
+SUMMARY_SHOWN = ("target", "init", "epsilon", "attack", "subset", "n_seeds", "AUC", "TPR@0.1%FPR", "TPR@1%FPR", "eps_lb",
+                 "test acc (%)", "within_bound", "private")  # fmt: skip
+PAPER_NOTE = (
+    "The defaults are a CPU budget (the digits audit takes a few minutes on two cores). Heavier 'paper' "
+    "settings: --shadows 64 --iterations 1000 --seeds 0,1,2 (and --pool-size as large as the data allows)."
+)
 
 
 def _eps_list(text: str) -> list[float]:
@@ -20,37 +40,85 @@ def _eps_list(text: str) -> list[float]:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add ``privacy`` with its ``audit`` sub-command."""
-    from ddapps.cli import _add_data_args, _add_run_args, _Parser, _str_list
-    from ddapps.privacy.audit import DEFAULT_TARGETS, TARGETS
+    """Add ``privacy`` with its ``audit`` and ``utility`` sub-commands."""
+    from ddapps.cli.common import Parser
 
     privacy = subparsers.add_parser("privacy", help="differential privacy and membership-inference audits")
-    sub = privacy.add_subparsers(dest="privacy_command", required=True, parser_class=_Parser)
-    a = sub.add_parser("audit", help="membership-inference audit of real, distilled and DP-distilled targets")
-    _add_data_args(a)
-    a.add_argument("--targets", type=_str_list, default=list(DEFAULT_TARGETS),
-                   help=f"comma list of {', '.join(TARGETS)} (default: all but dp-dc)")
-    a.add_argument("--epsilons", type=_eps_list, default=[1.0, 10.0, math.inf], help="dp-dm/dp-dc epsilons (inf: clipping only)")
-    a.add_argument("--dp-delta", type=float, default=1e-5)
-    a.add_argument("--clip-norm", type=float, default=1.0)
-    a.add_argument("--pool-size", type=int, default=500, help="pool of training images; half are members")
-    a.add_argument("--ipc", type=int, default=10)
-    a.add_argument("--shadows", type=int, default=4, help="LiRA shadow models per target (0: loss attack only)")
-    a.add_argument("--iterations", type=int, default=200, help="distillation iterations")
-    a.add_argument("--batch-real", type=int, default=64, help="real images per class per distillation step")
-    a.add_argument("--lr-img", type=float, default=100.0,
-                   help="image learning rate of dm/dp-dm (100 learns from noise in 200 iterations; the DM paper's 1.0 does not)")
-    a.add_argument("--distill-net", default="convnet")
-    a.add_argument("--distill-width", type=int, default=32)
-    a.add_argument("--distill-depth", type=int, default=None, help="ConvNet depth for distillation (2 for 8x8 digits)")
-    a.add_argument("--net", default="mlp", help="architecture of target and shadow models")
-    a.add_argument("--width", type=int, default=128, help="width of target and shadow models")
-    a.add_argument("--epochs", type=int, default=300, help="training epochs of target and shadow models")
-    a.add_argument("--lr", type=float, default=0.01)
-    a.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples for the AUC interval")
-    a.add_argument("--out", type=Path, required=True)
-    _add_run_args(a)
+    sub = privacy.add_subparsers(dest="privacy_command", required=True, parser_class=Parser)
+    _add_audit_parser(sub)
+    _add_utility_parser(sub)
+    add_select_parser(sub)
     return privacy
+
+
+def _add_audit_parser(sub: argparse._SubParsersAction) -> None:
+    from ddapps.cli.common import add_data_args, add_run_args, str_list
+    from ddapps.privacy.audit import DEFAULT_TARGETS, TARGETS
+
+    a = sub.add_parser("audit", help="membership-inference audit of real, distilled, DP-distilled and DP-SGD targets",
+                       description="Membership-inference audit (loss threshold, LiRA). " + PAPER_NOTE)  # fmt: skip
+    add_data_args(a)
+    a.add_argument("--targets", type=str_list, default=list(DEFAULT_TARGETS),
+                   help=f"comma list of {', '.join(TARGETS)} (default: all but dp-dc)")
+    a.add_argument("--epsilons", type=_eps_list, default=[1.0, 10.0, math.inf],
+                   help="epsilons of dp-dm/dp-sgd/dp-dc (inf: clipping without noise)")
+    a.add_argument("--pool-size", type=int, default=1000, help="pool of training images; half are members (digits has 1257)")
+    a.add_argument("--shadows", type=int, default=8, help="LiRA shadow models per target, even (0: loss attack only; paper: 64)")
+    a.add_argument("--canaries", type=int, default=None,
+                   help="pool records given a wrong label, scored separately (default: 2%% of the pool; 0: none)")
+    a.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples for the AUC and TPR intervals")
+    a.add_argument("--seeds", type=_seed_list, default=None, help="comma list of seeds, one audit each (default: --seed)")
+    _add_pipeline_args(a)
+    a.add_argument("--out", type=Path, required=True)
+    add_run_args(a)
+
+
+def _add_utility_parser(sub: argparse._SubParsersAction) -> None:
+    from ddapps.cli.common import add_data_args, add_run_args, str_list
+    from ddapps.privacy.audit import DP_TARGETS
+
+    u = sub.add_parser("utility", help="test accuracy against epsilon for dp-dm, dp-dc and dp-sgd",
+                       description="Privacy-utility curve. Hyper-parameters are inputs (choose them on public data, "
+                                   "never on the test split).")  # fmt: skip
+    add_data_args(u)
+    u.add_argument("--methods", type=str_list, default=["dp-dm", "dp-sgd"], help=f"comma list of {', '.join(DP_TARGETS)}")
+    u.add_argument("--epsilons", type=_eps_list, default=[0.5, 1.0, 2.0, 5.0, 10.0, math.inf],
+                   help="epsilons (inf: clipping without noise, drawn at the right of the plot)")
+    u.add_argument("--train-size", type=int, default=500,
+                   help="stratified training subset per seed (0: the whole training split)")
+    u.add_argument("--seeds", type=_seed_list, default=None, help="comma list of seeds (default: --seed)")
+    _add_pipeline_args(u)
+    u.add_argument("--out", type=Path, required=True)
+    add_run_args(u)
+
+
+def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
+    """The hyper-parameters of the pipelines (shared by ``audit`` and ``utility``)."""
+    p.add_argument("--dp-delta", type=float, default=1e-5)
+    p.add_argument("--clip-norm", type=float, default=1.0, help="per-example clip norm of dp-dm/dp-dc/dp-sgd")
+    p.add_argument("--dp-deterministic-noise", action="store_true",
+                   help="seeded DP noise: reproducible and NOT private (rows say private: false)")
+    p.add_argument("--ipc", type=int, default=10)
+    p.add_argument("--iterations", type=int, default=100, help="distillation iterations (paper: 1000+)")
+    p.add_argument("--batch-real", type=int, default=64, help="real images per class per distillation step")
+    p.add_argument("--lr-img", type=float, default=100.0,
+                   help="image learning rate of dm/dp-dm (100 learns from noise in a few hundred iterations; the DM paper's 1.0 does not)")
+    p.add_argument("--distill-net", default="convnet")
+    p.add_argument("--distill-width", type=int, default=32)
+    p.add_argument("--distill-depth", type=int, default=None, help="ConvNet depth for distillation (default: fitted to the image size, 2 for 8x8 digits, 3 for 28x28)")
+    p.add_argument("--net", default="mlp", help="architecture of target, shadow and DP-SGD models")
+    p.add_argument("--width", type=int, default=128, help="width of target, shadow and DP-SGD models")
+    p.add_argument("--epochs", type=int, default=300, help="training epochs on real members or synthetic sets")
+    p.add_argument("--lr", type=float, default=0.01, help="learning rate of that training")
+    p.add_argument("--dpsgd-batch-size", type=int, default=64, help="DP-SGD expected (Poisson) batch size")
+    p.add_argument("--dpsgd-epochs", type=int, default=20, help="DP-SGD epochs")
+    p.add_argument("--dpsgd-lr", type=float, default=0.5, help="DP-SGD learning rate (plain SGD)")
+
+
+def _seed_list(text: str) -> list[int]:
+    from ddapps.cli.common import int_list
+
+    return int_list(text)
 
 
 def _net_options(args: argparse.Namespace) -> dict[str, int]:
@@ -58,46 +126,177 @@ def _net_options(args: argparse.Namespace) -> dict[str, int]:
     return {"width": args.distill_width} | depth
 
 
+def _pipeline_config(args: argparse.Namespace, **extra: Any) -> Any:
+    from ddapps.privacy.audit import AuditConfig
+
+    return AuditConfig(
+        epsilons=tuple(args.epsilons), dp_delta=args.dp_delta, clip_norm=args.clip_norm,
+        dp_deterministic_noise=args.dp_deterministic_noise, ipc=args.ipc, iterations=args.iterations,
+        batch_real=args.batch_real, lr_img=args.lr_img, distill_net=args.distill_net, distill_net_options=_net_options(args),
+        net=args.net, net_options={"width": args.width}, epochs=args.epochs, lr=args.lr,
+        dpsgd_batch_size=args.dpsgd_batch_size, dpsgd_epochs=args.dpsgd_epochs, dpsgd_lr=args.dpsgd_lr, **extra,
+    )  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> int:
     """Dispatch ``ddapps privacy <command>``."""
-    return {"audit": run_audit_command}[args.privacy_command](args)
+    commands = {"audit": run_audit_command, "utility": run_utility_command, "select": run_select}
+    return commands[args.privacy_command](args)
+
+
+def _progress(total: int, args: argparse.Namespace, desc: str) -> Any:
+    """A tqdm bar over ``total`` trained models (its rate and ETA extrapolate from the first ones)."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit="model", disable=args.quiet, file=sys.stderr)
+
+    def step(label: str) -> None:
+        bar.set_postfix_str(label, refresh=False)
+        bar.update()
+
+    return bar, step
+
+
+def _say(args: argparse.Namespace, text: str) -> None:
+    if not args.quiet:
+        print(text, file=sys.stderr, flush=True)
 
 
 def run_audit_command(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from ddapps.cli import _load, _setup
-    from ddapps.privacy.audit import AuditConfig, run_audit
+    from ddapps.cli.common import load_benchmark, setup_run
+    from ddapps.privacy.audit import check_public_data, check_sizes, run_audit_seeds, workload
     from ddapps.privacy.plot import save_closest_pairs
-    from ddapps.report import command_line, format_table, results_document, write_outputs
+    from ddapps.report import format_table, write_run
 
-    device = _setup(args)
-    config = AuditConfig(
-        targets=tuple(args.targets), epsilons=tuple(args.epsilons), dp_delta=args.dp_delta, clip_norm=args.clip_norm,
-        pool_size=args.pool_size, ipc=args.ipc, shadows=args.shadows, iterations=args.iterations,
-        batch_real=args.batch_real, lr_img=args.lr_img, distill_net=args.distill_net, distill_net_options=_net_options(args),
-        net=args.net, net_options={"width": args.width}, epochs=args.epochs, lr=args.lr, n_boot=args.n_boot,
-    )
-    real = _load(args)
-    result = run_audit(real, config, seed=args.seed, device=device)
+    seeds = args.seeds or [args.seed]
+    config = _pipeline_config(args, targets=tuple(args.targets), pool_size=args.pool_size, shadows=args.shadows,
+                              canaries=args.canaries, n_boot=args.n_boot)  # fmt: skip
+    device = setup_run(args)
+    real = load_benchmark(args, public_stats=True)
+    check_public_data(real, config)
+    check_sizes(real, config, seeds)
+    work = workload(config, len(seeds))
+    _say(args, f"audit: {len(seeds)} seed(s) x {work['trainings'] // len(seeds)} models (targets and {config.shadows} "
+               f"shadows each) = {work['trainings']} model trainings, of which {work['distillations']} distillations "
+               f"and {work['dpsgd']} DP-SGD runs; the progress bar extrapolates the time")  # fmt: skip
+    bar, step = _progress(work["trainings"], args, "audit")
+    result = run_audit_seeds(real, config, seeds, device=device, on_model=step)
+    bar.close()
     args.out.mkdir(parents=True, exist_ok=True)
     save_closest_pairs(result["pairs"], real, args.out / "closest_pairs.png")
-    cfg = dataclasses.asdict(config) | {"dataset": args.dataset, "seed": args.seed}
+    cfg = dataclasses.asdict(config) | {"dataset": args.dataset, "seeds": seeds, "canaries": config.n_canaries}
     cfg["epsilons"] = [e if math.isfinite(e) else "inf" for e in config.epsilons]
-    document = results_document(command_line(), cfg, device, result["rows"])
-    document["memorization"] = result["memorization"]
-    shown = [r | {"epsilon": "-" if r["epsilon"] is None else r["epsilon"]} for r in result["rows"]]
-    mem_shown = [r | {"epsilon": "-" if r["epsilon"] is None else r["epsilon"]} for r in result["memorization"]]
-    mem_cols = ["target", "init", "epsilon", "nn_dist_member_mean", "nn_dist_nonmember_mean", "nn_dist_member_min", "closer_to_member_frac"]
-    report = "\n\n".join([
+    write_run(args.out, "privacy audit", cfg, device, result["rows"], audit_report(args, config, seeds, result),
+              summary=result["summary"], memorization=result["memorization"], privacy=result["privacy"])  # fmt: skip
+    print(format_table([_shown_summary(r) for r in result["summary"]], SUMMARY_SHOWN))
+    return 0
+
+
+def audit_report(args: argparse.Namespace, config: Any, seeds: list[int], result: dict[str, Any]) -> str:
+    """``report.md`` of the audit."""
+    from ddapps.report import command_line, format_table
+
+    mem_cols = ["seed", "target", "init", "epsilon", "nn_dist_member_mean", "nn_dist_nonmember_mean", "nn_dist_member_min",
+                "closer_to_member_frac"]  # fmt: skip
+    noise = ("**NOT private (deterministic noise)**: --dp-deterministic-noise seeds the DP noise; the epsilons are "
+             "nominal, no row carries a guarantee." if config.dp_deterministic_noise
+             else "DP noise from the operating system's secret source: rows with a finite epsilon carry the guarantee "
+                  "(`private`).")  # fmt: skip
+    parts = [
         f"# Privacy audit: {args.dataset}",
         f"`{command_line()}`",
-        "Membership inference (members vs non-members of the pool; AUC 0.5 = no leakage; 95% bootstrap CI):",
-        format_table(shown, COLUMNS),
-        "Memorisation: L2 distance from each synthetic image to its nearest member / non-member "
-        "(normalised pixels); closest pairs in `closest_pairs.png`.",
-        format_table(mem_shown, mem_cols),
-    ]) + "\n"
-    write_outputs(args.out, document, report)
-    print(format_table(shown, COLUMNS))
+        noise,
+        f"Pool of {config.pool_size} training images, half members; {config.n_canaries} mislabelled canaries "
+        f"(subset `canary`: member vs non-member canaries); LiRA with {config.shadows} shadows (each record IN for "
+        "half). AUC 0.5 = no leakage; 95% bootstrap intervals; `eps_lb`: empirical lower bound on epsilon "
+        "(Clopper-Pearson, delta = dp_delta, max over thresholds); `within_bound`: eps_lb <= accounted epsilon.",
+        f"## Mean ± std over seeds {', '.join(map(str, seeds))}",
+        format_table([_shown_summary(r) for r in result["summary"]], SUMMARY_SHOWN),
+        "## Per seed",
+        format_table([_shown_row(r) for r in result["rows"]], SHOWN),
+        "## Memorisation",
+        "L2 distance from each synthetic image to its nearest member / non-member (normalised pixels); closest pairs "
+        "in `closest_pairs.png`.",
+        format_table([r | {"epsilon": _dash(r["epsilon"])} for r in result["memorization"]], mem_cols),
+    ]
+    return "\n\n".join(parts) + "\n"
+
+
+def _dash(value: Any) -> Any:
+    return "-" if value is None else value
+
+
+def _ci(row: dict[str, Any], key: str) -> str:
+    low, high = row.get(f"{key}_ci_low"), row.get(f"{key}_ci_high")
+    return f"{row[key]:.3f}" + ("" if low is None else f" [{low:.3f}, {high:.3f}]")
+
+
+def _shown_row(row: dict[str, Any]) -> dict[str, Any]:
+    return row | {
+        "epsilon": _dash(row["epsilon"]), "AUC [95% CI]": _ci(row, "auc"), "TPR@0.1%FPR [CI]": _ci(row, "tpr_at_0.1fpr"),
+        "TPR@1%FPR [CI]": _ci(row, "tpr_at_1fpr"), "eps_spent": _dash(row["eps_spent"]),
+        "within_bound": _dash(row["within_bound"]),
+    }  # fmt: skip
+
+
+def _mean_std(row: dict[str, Any], key: str, fmt: str = ".3f") -> str:
+    std = row[f"{key}_std"]
+    return f"{row[f'{key}_mean']:{fmt}}" + ("" if std is None else f" ± {std:{fmt}}")
+
+
+def _shown_summary(row: dict[str, Any]) -> dict[str, Any]:
+    return row | {
+        "epsilon": _dash(row["epsilon"]), "AUC": _mean_std(row, "auc"), "TPR@0.1%FPR": _mean_std(row, "tpr_at_0.1fpr"),
+        "TPR@1%FPR": _mean_std(row, "tpr_at_1fpr"), "eps_lb": _mean_std(row, "eps_lb", ".2f"),
+        "test acc (%)": _mean_std(row, "test_acc", ".2f"), "within_bound": _dash(row["within_bound"]),
+    }  # fmt: skip
+
+
+def run_utility_command(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from ddapps.cli.common import load_benchmark, setup_run
+    from ddapps.privacy.plot import save_utility_plot
+    from ddapps.privacy.utility import UtilityConfig, check_sizes, run_utility
+    from ddapps.report import command_line, format_table, write_run
+
+    seeds = args.seeds or [args.seed]
+    if args.train_size < 0:
+        from ddapps.errors import ConfigError
+
+        raise ConfigError("--train-size must be >= 0 (0: the whole training split)")
+    config = UtilityConfig(
+        methods=tuple(args.methods), epsilons=tuple(args.epsilons), seeds=tuple(seeds),
+        train_size=args.train_size or None, pipeline=_pipeline_config(args),
+    )  # fmt: skip
+    device = setup_run(args)
+    real = load_benchmark(args, public_stats=True)
+    check_sizes(real, config)
+    _say(args, f"utility: {len(config.methods)} method(s) x {len(config.epsilons)} epsilons x {len(seeds)} seed(s) = "
+               f"{config.runs} model trainings; the progress bar extrapolates the time")  # fmt: skip
+    bar, step = _progress(config.runs, args, "utility")
+    result = run_utility(real, config, device=device, on_model=step)
+    bar.close()
+    args.out.mkdir(parents=True, exist_ok=True)
+    title = f"{args.dataset}: test accuracy vs epsilon ({len(seeds)} seed(s))"
+    save_utility_plot(result["summary"], args.out / "utility.png", title=title)
+    cfg = dataclasses.asdict(config.pipeline_config) | {
+        "dataset": args.dataset, "methods": list(config.methods), "seeds": seeds, "train_size": config.train_size,
+    }  # fmt: skip
+    cfg["epsilons"] = [e if math.isfinite(e) else "inf" for e in config.epsilons]
+    shown = [{k: v for k, v in r.items() if v is not None} for r in result["summary"]]
+    table = format_table(shown, ("method", "epsilon", "n_seeds", "acc_mean", "private"))
+    noise = ("**NOT private (deterministic noise)**: the epsilons are nominal." if config.pipeline.dp_deterministic_noise
+             else "DP noise from the operating system's secret source; `inf` = clipping without noise.")  # fmt: skip
+    report = "\n\n".join([
+        f"# Privacy-utility curve: {args.dataset}", f"`{command_line()}`", noise,
+        f"Test accuracy (mean ± sample std over seeds {', '.join(map(str, seeds))}); training data: "
+        f"{'the whole training split' if config.train_size is None else f'a stratified subset of {config.train_size} images'}.",
+        table, "![utility](utility.png)",
+    ]) + "\n"  # fmt: skip
+    write_run(args.out, "privacy utility", cfg, device, result["rows"], report,
+              summary=result["summary"], privacy=result["privacy"])  # fmt: skip
+    print(table)
     return 0

@@ -1,9 +1,10 @@
-"""The memorisation figure: each distilled target's closest (synthetic, training image) pairs."""
+"""Figures of the privacy commands: closest (synthetic, training image) pairs and the utility curve."""
 
 from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 from torch import Tensor
 
@@ -42,3 +43,39 @@ def save_closest_pairs(pairs: dict[str, tuple[Tensor, Tensor, Tensor]], real: Be
     fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
     write_bytes(path, buffer.getvalue())
+
+
+def save_utility_plot(summary: Sequence[Mapping[str, Any]], path: str | Path, *, title: str) -> None:
+    """``utility.png``: test accuracy (mean ± std over seeds) against epsilon, one line per method.
+
+    The x axis is logarithmic; ``inf`` (clipping without noise) is drawn at the right, one
+    decade past the largest finite epsilon, and labelled as such.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ddapps.report import save_figure
+
+    finite = [float(r["epsilon"]) for r in summary if r["epsilon"] != "inf"]
+    inf_at = 10 * max(finite) if finite else 1.0
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for method in dict.fromkeys(r["method"] for r in summary):
+        pts = sorted(
+            (inf_at if r["epsilon"] == "inf" else float(r["epsilon"]), r["acc_mean"], r["acc_std"] or 0.0)
+            for r in summary if r["method"] == method
+        )  # fmt: skip
+        xs, ys, es = zip(*pts)
+        ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=method)
+    ax.set_xscale("log")
+    ticks = sorted(set(finite)) + ([inf_at] if any(r["epsilon"] == "inf" for r in summary) else [])
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([f"{t:g}" for t in sorted(set(finite))] + (["inf\n(no noise)"] if len(ticks) > len(set(finite)) else []))
+    ax.minorticks_off()
+    ax.set_xlabel("epsilon")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    save_figure(fig, path)

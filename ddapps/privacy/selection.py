@@ -27,6 +27,7 @@ from ddapps.errors import ConfigError
 from ddapps.evaluation import TrainSettings, test_accuracy, train_classifier
 from ddapps.methods import create_distiller
 from ddapps.nets import create_net
+from ddapps.privacy.audit import distill_net_options
 from ddapps.utils.seeding import derive_seed, make_generator
 
 SELECTED_ON = "validation accuracy on public training images outside the private pool (no privacy cost)"
@@ -98,7 +99,7 @@ def score(config: SelectionConfig, data: Benchmark, val: Any, eps: float, lr_img
     """Validation accuracy (%) of a model trained on one candidate's DP set."""
     overrides = {
         "iterations": iters, "lr_img": lr_img, "batch_real": config.batch_real, "net": config.distill_net,
-        "net_options": dict(config.distill_net_options), "dp_epsilon": "inf" if math.isinf(eps) else eps,
+        "net_options": distill_net_options(config, data), "dp_epsilon": "inf" if math.isinf(eps) else eps,
     }  # fmt: skip
     synset = create_distiller(config.method, overrides).distill(
         data, config.ipc, generator=make_generator(derive_seed(seed, "select", eps, lr_img, iters))

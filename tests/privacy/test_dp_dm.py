@@ -120,3 +120,10 @@ def test_deterministic_noise_reproduces_and_says_not_private() -> None:
     assert torch.equal(a.images, b.images)
     assert a.meta["privacy"]["private"] is False and a.meta["privacy"]["epsilon"] is None
     assert a.meta["privacy"]["noise_source"].startswith("seeded")
+
+
+def test_empty_poisson_batches_with_dsa_do_not_crash() -> None:
+    # q = 1 / 12: most classes draw nobody in most iterations; DSA must pass the empty batch through
+    cfg = SMALL | {"batch_real": 1, "dsa": True, "dp_epsilon": 4.0, "iterations": 6}
+    synset = create_distiller("dp-dm", cfg).distill(fake_benchmark(public_stats=True), 2, generator=make_generator(0))
+    assert torch.isfinite(synset.images).all()

@@ -37,3 +37,18 @@ def test_selection_picks_the_best_validation_point_and_says_so() -> None:
     chosen = result["selected"]["10.0"]
     assert chosen["val_acc_mean"] == max(by_lr.values()) and by_lr[chosen["lr_img"]] == chosen["val_acc_mean"]
     assert by_lr[100.0] > by_lr[1e-3]  # a step size that cannot move noise loses to one that learns
+
+
+def test_select_command_writes_the_choice(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from ddapps.cli import main
+
+    out = tmp_path / "sel"
+    code = main(["privacy", "select", "--dataset", "digits", "--epsilons", "10", "--lr-imgs", "100",
+                 "--iterations-grid", "5", "--exclude", "600", "--public-size", "300", "--ipc", "3",
+                 "--batch-real", "8", "--distill-width", "8", "--width", "16", "--epochs", "5", "--quiet",
+                 "--out", str(out)])  # fmt: skip
+    doc = json.loads((out / "results.json").read_text())
+    assert code == 0 and doc["selected"]["10.0"]["lr_img"] == 100.0 and "public" in doc["selected_on"]
+    assert (out / "config.json").is_file() and "Chosen per epsilon" in (out / "report.md").read_text()

@@ -1,0 +1,177 @@
+"""DP-SGD baseline: train a classifier with Opacus and return it with its privacy record.
+
+DP-SGD (Abadi et al., "Deep Learning with Differential Privacy", CCS 2016): at every step each
+record joins the batch independently with probability ``q`` (Poisson sampling), each per-example
+gradient is clipped to L2 norm ``C`` and the sum gets ``N(0, (sigma C)^2 I)``. Carlini et al. ("No
+Free Lunch in 'Privacy for Free'", 2022) found DP-SGD the baseline that distillation-for-privacy
+must beat, so the audit and the utility curve run it next to ``dp-dm``/``dp-dc``.
+
+The mechanism is Opacus' (``PrivacyEngine(accountant="rdp").make_private`` with Poisson sampling:
+per-example gradients, flat clipping, Gaussian noise; ``q = 1 / ceil(n / batch_size)``, i.e. an
+expected batch of about ``batch_size``; ``steps = epochs / q``). ``sigma`` for the target epsilon
+comes from :func:`ddapps.dp.accounting.calibrate_noise` -- the bisection Opacus'
+``make_private_with_epsilon`` runs, on the same RDP accountant, but cached: an audit trains a target
+and its shadows on sets of about the same size, and Opacus' uncached search cost ~3 s per model
+on two CPU cores. The epsilon reported is Opacus' accountant's over the steps taken.
+``epsilon`` ``inf`` runs the same loop with ``noise_multiplier`` 0: Poisson sampling and
+per-example clipping, no noise, no guarantee (so "inf" means the same as for ``dp-dm``: clipping
+only, not plain training).
+
+Randomness: the model's initial weights come from the caller's generator. Opacus draws the
+Poisson sampling and the noise from two ``torch.Generator`` s; by default both are seeded with 63
+bits from the operating system's secret source (``os.urandom``) that are never stored, so knowing
+the run's seed does not reveal the noise (Opacus' own non-secure mode uses the global generator;
+its ``secure_mode`` needs torchcsprng, which ddapps does not depend on). ``deterministic_noise``
+seeds them from the caller's generator instead: reproducible and *not private*.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ddapps.errors import ConfigError
+from ddapps.utils.seeding import draw_seed, make_generator
+
+ACCOUNTANT = "opacus-rdp"
+
+
+@dataclass(frozen=True)
+class DPSGDConfig:
+    """DP-SGD hyper-parameters (CPU-cheap defaults; the epochs/batch trade-off is the user's).
+
+    ``epsilon`` ``None`` or ``inf`` adds no noise. ``batch_size`` is the *expected* batch under
+    Poisson sampling. Plain SGD (no momentum) with loss averaged over the expected batch.
+    """
+
+    epsilon: float | None = 10.0
+    delta: float = 1e-5
+    clip_norm: float = 1.0
+    batch_size: int = 64
+    epochs: int = 30
+    lr: float = 0.5
+    momentum: float = 0.0
+    deterministic_noise: bool = False
+
+    def __post_init__(self) -> None:
+        if self.epsilon is not None and not self.epsilon > 0:
+            raise ConfigError(f"DP-SGD epsilon must be > 0 (or inf for no noise), got {self.epsilon}")
+        if not 0 < self.delta < 1:
+            raise ConfigError(f"DP-SGD delta must be in (0, 1), got {self.delta}")
+        if not (self.clip_norm > 0 and math.isfinite(self.clip_norm)):
+            raise ConfigError(f"DP-SGD clip norm must be finite and > 0, got {self.clip_norm}")
+        if self.batch_size < 1 or self.epochs < 1 or not self.lr > 0 or not 0 <= self.momentum < 1:
+            raise ConfigError("DP-SGD needs batch_size >= 1, epochs >= 1, lr > 0 and 0 <= momentum < 1")
+
+    @property
+    def noisy(self) -> bool:
+        """True when a finite epsilon is requested."""
+        return self.epsilon is not None and math.isfinite(self.epsilon)
+
+    @property
+    def private(self) -> bool:
+        """True when the model carries a guarantee: noise, from the secret seed."""
+        return self.noisy and not self.deterministic_noise
+
+
+def noise_generators(config: DPSGDConfig, generator: torch.Generator) -> tuple[torch.Generator, torch.Generator, str]:
+    """``(sampling generator, noise generator, source)``: secret seeds, or drawn from ``generator``."""
+    if config.deterministic_noise:
+        return make_generator(draw_seed(generator)), make_generator(draw_seed(generator)), "seeded (deterministic; not private)"
+    secret = [int.from_bytes(os.urandom(8), "big") for _ in range(2)]
+    return make_generator(secret[0]), make_generator(secret[1]), "torch generator seeded from os.urandom"
+
+
+def train_dpsgd(
+    net: nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    config: DPSGDConfig,
+    *,
+    generator: torch.Generator,
+    device: torch.device | str = "cpu",
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Train ``net`` (in place) on ``(images, labels)`` with DP-SGD: ``(net in eval mode, privacy record)``.
+
+    The record (keys as in ``dp-dm``'s ``meta["privacy"]``) holds ``private``, ``nominal_epsilon``
+    (spent: the accountant's epsilon over the steps taken, ``None`` without noise), ``epsilon`` (the
+    guarantee: ``nominal_epsilon`` when ``private``, else ``None``), ``target_epsilon``, ``delta``,
+    ``noise_multiplier``, ``sample_rate``, ``steps``, ``clip_norm``, ``batch_size``, ``epochs``,
+    ``lr``, ``noise_source``.
+    """
+    try:
+        from opacus import PrivacyEngine
+    except ImportError:  # pragma: no cover - depends on the installed extras
+        raise ConfigError("DP-SGD needs Opacus: pip install 'ddapps[privacy]'") from None
+    if images.shape[0] < 1 or images.shape[0] != labels.shape[0] or labels.is_floating_point():
+        raise ConfigError("DP-SGD needs at least one image and one integer label per image")
+    device = torch.device(device)
+    net.to(device).train()
+    sampling, noise, source = noise_generators(config, generator)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(images.to(device), labels.to(device)), batch_size=config.batch_size, generator=sampling
+    )
+    optimizer = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=config.momentum)
+    common = dict(module=net, optimizer=optimizer, data_loader=loader, max_grad_norm=config.clip_norm,
+                  poisson_sampling=True, noise_generator=noise)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG.*")  # the secret seeding is documented above
+        warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
+        warnings.filterwarnings("ignore", message="Full backward hook is firing")  # inputs need no grad
+        engine = PrivacyEngine(accountant="rdp")
+        model, optimizer, loader = engine.make_private(**common, noise_multiplier=noise_multiplier(config, len(loader)))
+        steps = _train(model, optimizer, loader, config.epochs)
+        spent = float(engine.get_epsilon(config.delta)) if config.noisy else None
+    optimizer.zero_grad(set_to_none=True)  # drops the last per-example gradients too
+    model.remove_hooks()
+    record = {
+        "private": config.private,
+        "epsilon": spent if config.private else None,
+        "nominal_epsilon": spent,
+        "target_epsilon": config.epsilon if config.noisy else None,
+        "delta": config.delta,
+        "noise_multiplier": float(optimizer.noise_multiplier),
+        "sample_rate": 1.0 / len(loader),
+        "steps": steps,
+        "clip_norm": config.clip_norm,
+        "batch_size": config.batch_size,
+        "epochs": config.epochs,
+        "lr": config.lr,
+        "sampling": "poisson",
+        "noise_source": source,
+        "adjacency": "add/remove one example",
+        "accountant": ACCOUNTANT,
+    }
+    return net.eval(), record
+
+
+def noise_multiplier(config: DPSGDConfig, batches: int) -> float:
+    """``sigma`` reaching ``config.epsilon`` after ``epochs * batches`` steps at ``q = 1 / batches`` (0 without noise)."""
+    from ddapps.dp.accounting import calibrate_noise
+
+    if not config.noisy:
+        return 0.0
+    return calibrate_noise(config.epsilon, config.delta, 1.0 / batches, config.epochs * batches)
+
+
+def _train(model: nn.Module, optimizer: torch.optim.Optimizer, loader: Any, epochs: int) -> int:
+    """The DP-SGD loop; returns the number of optimiser steps (one per Poisson batch).
+
+    An empty batch still takes a step: its zero gradient gets the noise, as the mechanism requires.
+    """
+    steps = 0
+    for _ in range(epochs):
+        for x, y in loader:
+            optimizer.zero_grad(set_to_none=True)
+            out = model(x)
+            loss = nn.functional.cross_entropy(out, y) if x.shape[0] else out.sum() * 0.0
+            loss.backward()
+            optimizer.step()
+            steps += 1
+    return steps
