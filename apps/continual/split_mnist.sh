@@ -7,7 +7,7 @@
 #
 #   BUDGET=cpu   (default) the CPU budget measured in docs/continual.md: MLP learner, the
 #                distilled buffer's CPU default (DM 2,000 iterations on random MLPs, no DSA,
-#                ddapps.continual.cli.CPU_DISTILL_BY_METHOD), 50 GDumb epochs, 1 replay epoch.
+#                the continual section of the small budget in ddapps/budgets.py), 50 GDumb epochs, 1 replay epoch.
 #   BUDGET=paper the papers' settings (GPU): ConvNet-3 learner and DM on ConvNet-3 with DSA,
 #                20,000 DM iterations (--paper-distill), 1000 GDumb epochs.
 set -euo pipefail

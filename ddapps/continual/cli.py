@@ -15,19 +15,15 @@ from typing import Any
 from ddapps.errors import ConfigError
 
 DEFAULT_BUFFERS = "distilled:dm,reservoir,class-balanced,herding"
-CPU_SMALL_DISTILL = {"iterations": 100, "batch_real": 128, "net": "mlp", "dsa": False}
-"""Generic CPU budget of the distilled buffer (keys a method lacks are skipped): 100 iterations, MLP."""
-CPU_DISTILL_BY_METHOD: dict[str, dict[str, Any]] = {
-    "dm": {"iterations": 2000, "batch_real": 128, "net": "mlp", "dsa": False},
-}
-"""Per-method CPU budgets replacing :data:`CPU_SMALL_DISTILL`. DM: 2,000 iterations on random
-MLPs (about 45 s per seed on one core for Split-MNIST), chosen on a held-out part of the MNIST
-training set (docs/continual.md); DM is too cheap per iteration for 100 to move the images."""
 
 
-def cpu_budget(method: str) -> dict[str, Any]:
-    """The CPU-budget overrides of ``method`` (its own entry, else the generic one)."""
-    return dict(CPU_DISTILL_BY_METHOD.get(method, CPU_SMALL_DISTILL))
+def budget_overrides(method: str, budget: str = "small") -> dict[str, Any]:
+    """The distilled buffer's overrides of ``method`` under ``budget``'s ``continual`` section
+    (:mod:`ddapps.budgets`): the method's own entry, else the section's default."""
+    from ddapps.budgets import get_budget
+
+    section = get_budget(budget).section("continual")
+    return dict(section.get("methods", {}).get(method, section.get("default", {})))
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -68,7 +64,8 @@ def distill_overrides(method: str, args: argparse.Namespace) -> dict[str, Any]:
     from ddapps.methods import METHODS
 
     fields = METHODS.get(method).config_class.__dataclass_fields__
-    overrides = {} if args.paper_distill else {k: v for k, v in cpu_budget(method).items() if k in fields}
+    budget = "paper" if args.paper_distill else "small"
+    overrides = {k: v for k, v in budget_overrides(method, budget).items() if k in fields}
     from ddapps.cli.common import parse_key_values
 
     overrides.update(parse_key_values(args.distill_set, "--distill-set"))

@@ -51,12 +51,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def build_config(args: argparse.Namespace) -> Any:
     """The base :class:`FederatedConfig` of the command (mode and seed are set per run)."""
-    from ddapps.federated.settings import BUDGETS, FederatedConfig, budget_config
+    from ddapps.federated.settings import FederatedConfig, budget_config, budget_section
 
     if args.zca:
         raise ConfigError("federated runs do not support --zca")
     # The budget's method options are DM settings; another method starts from its paper defaults.
-    budget = BUDGETS.get(args.budget, {})
+    budget = budget_section(args.budget)
     method_options = dict(budget.get("method_options", FederatedConfig().method_options))
     if args.method not in (None, "dm"):
         method_options = {}

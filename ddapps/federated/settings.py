@@ -23,7 +23,7 @@ FAIL_MODES = ("raise", "stall")
 
 @dataclass(frozen=True)
 class FederatedConfig:
-    """One federated run. Defaults are the ``small`` CPU budget (see :data:`BUDGETS`).
+    """One federated run. Defaults are the ``small`` CPU budget (see :data:`BUDGET_NAMES`).
 
     Attributes:
         mode: ``oneshot`` (one round of distilled sets), ``iterative`` (FedDM-style rounds) or
@@ -174,34 +174,26 @@ def _parse(name: str, raw: Any, default: Any) -> Any:
     return raw
 
 
-BUDGETS: dict[str, dict[str, Any]] = {
-    "small": {},
-    "smoke": {
-        "model_options": {"width": 32},
-        "method_options": {"iterations": 4, "batch_real": 8},
-        "server_epochs": 5,
-        "server_dsa": False,
-        "max_per_client": 60,
-    },
-    "paper": {
-        "model": "convnet",
-        "model_options": {},
-        "method_options": {},
-        "server_epochs": 1000,
-        "threads": 0,
-    },
-}
-"""Named budgets (overrides of the defaults). ``small``: MLP-3 (width 128) everywhere, DM 200
-iterations with 64 real images per class, server training 300 epochs with DSA augmentation, FedAvg
-1 local epoch of batch 64, 1 torch thread. ``paper``: ConvNet-3 and DM's paper settings
-(20,000 iterations), server training 1000 epochs with DSA (GPU scale). ``smoke``: seconds."""
+BUDGET_NAMES = ("small", "smoke", "paper")
+"""Budgets with a ``federated`` section (:mod:`ddapps.budgets`). ``small``: these defaults -- MLP-3
+(width 128) everywhere, DM 200 iterations with 64 real images per class, server training 300 epochs
+with DSA augmentation, FedAvg 1 local epoch of batch 64, 1 torch thread. ``paper``: ConvNet-3 and
+DM's paper settings (20,000 iterations), server training 1000 epochs with DSA (GPU scale).
+``smoke``: seconds."""
+
+
+def budget_section(name: str) -> dict[str, Any]:
+    """The ``federated`` section of budget ``name`` (ConfigError naming the choices otherwise)."""
+    from ddapps.budgets import get_budget
+
+    if name not in BUDGET_NAMES:
+        raise ConfigError(f"unknown budget {name!r}; choose one of: {', '.join(BUDGET_NAMES)}")
+    return get_budget(name).section("federated")
 
 
 def budget_config(name: str, **changes: Any) -> FederatedConfig:
     """The defaults with budget ``name`` and then ``changes`` applied (``None`` values ignored)."""
-    if name not in BUDGETS:
-        raise ConfigError(f"unknown budget {name!r}; choose one of: {', '.join(BUDGETS)}")
-    values = dict(BUDGETS[name]) | {k: v for k, v in changes.items() if v is not None}
+    values = budget_section(name) | {k: v for k, v in changes.items() if v is not None}
     try:
         return FederatedConfig(**values)
     except TypeError as err:

@@ -156,15 +156,18 @@ def test_cli_module_imports_without_avalanche():
 def test_cpu_budget_is_per_method_and_overridable():
     import argparse
 
-    from ddapps.continual.cli import CPU_DISTILL_BY_METHOD, add_parser, distill_overrides
+    from ddapps.budgets import get_budget
+    from ddapps.continual.cli import add_parser, distill_overrides
+
+    dm_small = get_budget("small").section("continual")["methods"]["dm"]  # the named budget the CLI shares
 
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers())
     args = parser.parse_args(["continual", "--out", "x"])
-    assert distill_overrides("dm", args) == CPU_DISTILL_BY_METHOD["dm"]
+    assert distill_overrides("dm", args) == dm_small and dm_small["iterations"] == 2000
     assert distill_overrides("dc", args)["iterations"] == 100  # the generic budget, keys dc lacks skipped
     assert "iterations" not in distill_overrides("random", args)
     args = parser.parse_args(["continual", "--out", "x", "--distill-iterations", "7", "--distill-set", "lr_img=2.0"])
-    assert distill_overrides("dm", args) == {**CPU_DISTILL_BY_METHOD["dm"], "iterations": 7, "lr_img": 2.0}
+    assert distill_overrides("dm", args) == {**dm_small, "iterations": 7, "lr_img": 2.0}
     args = parser.parse_args(["continual", "--out", "x", "--paper-distill"])
     assert distill_overrides("dm", args) == {}
