@@ -48,6 +48,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     _add_audit_parser(sub)
     _add_utility_parser(sub)
     add_select_parser(sub)
+    c = sub.add_parser("combine", help="one audit report from audits of the same settings run with other seeds")
+    c.add_argument("runs", nargs="+", type=Path, help="output folders of `ddapps privacy audit` (same settings)")
+    c.add_argument("--out", type=Path, required=True)
     return privacy
 
 
@@ -140,7 +143,8 @@ def _pipeline_config(args: argparse.Namespace, **extra: Any) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Dispatch ``ddapps privacy <command>``."""
-    commands = {"audit": run_audit_command, "utility": run_utility_command, "select": run_select}
+    commands = {"audit": run_audit_command, "utility": run_utility_command, "select": run_select,
+                "combine": run_combine_command}  # fmt: skip
     return commands[args.privacy_command](args)
 
 
@@ -189,6 +193,42 @@ def run_audit_command(args: argparse.Namespace) -> int:
     cfg = dataclasses.asdict(config) | {"dataset": args.dataset, "seeds": seeds, "canaries": config.n_canaries}
     cfg["epsilons"] = [e if math.isfinite(e) else "inf" for e in config.epsilons]
     write_run(args.out, "privacy audit", cfg, device, result["rows"], audit_report(args, config, seeds, result),
+              summary=result["summary"], memorization=result["memorization"], privacy=result["privacy"])  # fmt: skip
+    print(format_table([_shown_summary(r) for r in result["summary"]], SUMMARY_SHOWN))
+    return 0
+
+
+def run_combine_command(args: argparse.Namespace) -> int:
+    """Merge audits that differ only in their seeds (e.g. run in parallel) into one report with the summary."""
+    import json
+    from types import SimpleNamespace
+
+    from ddapps.errors import ConfigError
+    from ddapps.privacy.audit import summarize
+    from ddapps.report import format_table, write_run
+
+    docs = []
+    for run in args.runs:
+        try:
+            docs.append(json.loads((run / "results.json").read_text()))
+        except (OSError, ValueError) as err:
+            raise ConfigError(f"{run}/results.json cannot be read as an audit result ({err})") from None
+    if any(d.get("command") != "privacy audit" for d in docs):
+        raise ConfigError("every folder must hold the results of `ddapps privacy audit`")
+    base = {k: v for k, v in docs[0]["config"].items() if k != "seeds"}
+    if any({k: v for k, v in d["config"].items() if k != "seeds"} != base for d in docs[1:]):
+        raise ConfigError("the audits differ in more than their seeds; combine only runs of the same settings")
+    seeds = [s for d in docs for s in d["config"]["seeds"]]
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"the audits share seeds {seeds}; each seed may appear once")
+    rows = [r for d in docs for r in d["rows"]]
+    result = {"rows": rows, "summary": summarize(rows), "memorization": [m for d in docs for m in d["memorization"]],
+              "privacy": [p for d in docs for p in d["privacy"]]}  # fmt: skip
+    config = SimpleNamespace(pool_size=base["pool_size"], n_canaries=base["canaries"], shadows=base["shadows"],
+                             dp_deterministic_noise=base["dp_deterministic_noise"])  # fmt: skip
+    cfg = base | {"seeds": seeds, "combined_from": [str(r) for r in args.runs]}
+    report = audit_report(SimpleNamespace(dataset=base["dataset"]), config, seeds, result)
+    write_run(args.out, "privacy audit", cfg, docs[0]["environment"]["device"], rows, report,
               summary=result["summary"], memorization=result["memorization"], privacy=result["privacy"])  # fmt: skip
     print(format_table([_shown_summary(r) for r in result["summary"]], SUMMARY_SHOWN))
     return 0

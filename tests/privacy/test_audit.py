@@ -223,3 +223,19 @@ def test_utility_sizes_are_checked(tmp_path, capsys) -> None:  # type: ignore[no
     rc = main(["privacy", "utility", "--dataset", "digits", "--methods", "dp-dm", "--train-size", "50", "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert rc == 2 and "need at least ipc=10 training images per class" in err and "use --train-size >=" in err
+
+
+def test_combine_merges_seeds_and_refuses_other_settings(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    common = ["privacy", "audit", "--dataset", "digits", "--targets", "real", "--pool-size", "300", "--shadows", "2",
+              "--epochs", "3", "--n-boot", "5", "--canaries", "0", "--quiet"]  # fmt: skip
+    assert main([*common, "--seeds", "0", "--out", str(tmp_path / "a")]) == 0
+    assert main([*common, "--seeds", "1", "--out", str(tmp_path / "b")]) == 0
+    assert main(["privacy", "combine", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "c")]) == 0
+    doc = json.loads((tmp_path / "c" / "results.json").read_text())
+    assert doc["config"]["seeds"] == [0, 1] and all(s["n_seeds"] == 2 for s in doc["summary"])
+    assert all(s["auc_std"] is not None for s in doc["summary"])  # a sample std needs the two seeds together
+    assert main([*common[:-1], "--epochs", "4", "--seeds", "2", "--quiet", "--out", str(tmp_path / "d")]) == 0
+    capsys.readouterr()
+    assert main(["privacy", "combine", str(tmp_path / "a"), str(tmp_path / "d"), "--out", str(tmp_path / "e")]) == 2
+    assert "differ in more than their seeds" in capsys.readouterr().err
+    assert main(["privacy", "combine", str(tmp_path / "a"), str(tmp_path / "a"), "--out", str(tmp_path / "f")]) == 2
