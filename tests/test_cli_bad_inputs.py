@@ -28,7 +28,7 @@ def test_rejected_before_work(
 ) -> None:
     if argv[0] == "continual":
         pytest.importorskip("avalanche")
-        import ddapps.continual.benchmarks as loader
+        import ddapps.continual.scenarios as loader
 
         monkeypatch.setattr(loader, "load_split", _must_not_load)
     else:

@@ -14,9 +14,9 @@ from typing import Any
 _EXPORTS = {
     "DistilledBuffer": "ddapps.continual.buffer",
     "DistilledGDumbPlugin": "ddapps.continual.gdumb",
-    "SPLITS": "ddapps.continual.benchmarks",
-    "load_split": "ddapps.continual.benchmarks",
-    "split_scenario": "ddapps.continual.benchmarks",
+    "SPLITS": "ddapps.continual.scenarios",
+    "load_split": "ddapps.continual.scenarios",
+    "split_scenario": "ddapps.continual.scenarios",
     "make_buffer": "ddapps.continual.buffers",
     "BufferOptions": "ddapps.continual.buffers",
     "ContinualConfig": "ddapps.continual.experiment",

@@ -97,7 +97,7 @@ def check_learner_args(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the comparison and write ``results.json``, ``report.md`` and the plot into ``--out``."""
     from ddapps.cli.common import setup_run
-    from ddapps.continual.benchmarks import SPLITS, load_split
+    from ddapps.continual.scenarios import SPLITS, load_split
     from ddapps.continual.buffers import BufferOptions, parse_buffer
     from ddapps.continual.experiment import ContinualConfig, LearnerConfig, run_comparison, summarize
     from ddapps.continual.memory import check_modes

@@ -80,7 +80,7 @@ class ContinualConfig:
 
 
 @dataclass(frozen=True)
-class RunResult:
+class ContinualRun:
     """One (buffer, protocol, seed) run: stream accuracy (%) after each experience, forgetting (%)."""
 
     buffer: str
@@ -98,8 +98,8 @@ def run_comparison(
     *,
     log_dir: Path | None = None,
     device: str | torch.device = "cpu",
-    on_result: Callable[[RunResult], None] | None = None,
-) -> list[RunResult]:
+    on_result: Callable[[ContinualRun], None] | None = None,
+) -> list[ContinualRun]:
     """Every run of ``config``; ``on_result`` is called after each (progress reporting)."""
     results = []
     for seed in config.seeds:
@@ -124,7 +124,7 @@ def run_one(
     cache: dict[Any, Any] | None = None,
     log_dir: Path | None = None,
     device: str | torch.device = "cpu",
-) -> RunResult:
+) -> ContinualRun:
     """Train a fresh learner through the stream with buffer ``spec`` under ``protocol``."""
     from avalanche.training.determinism.rng_manager import RNGManager
     from avalanche.training.plugins import ReplayPlugin
@@ -158,7 +158,7 @@ def run_one(
         metrics = strategy.eval(scenario.test_stream)
         accs.append(100.0 * float(_metric(metrics, ACC_KEY)))
     forgetting = 100.0 * float(_metric(metrics, FORGET_KEY, default=0.0))
-    return RunResult(spec, protocol, seed, accs, forgetting, time.perf_counter() - start)
+    return ContinualRun(spec, protocol, seed, accs, forgetting, time.perf_counter() - start)
 
 
 def _evaluator(log_dir: Path | None, name: str) -> Any:
@@ -187,7 +187,7 @@ def _metric(metrics: dict[str, Any], prefix: str, default: float | None = None) 
     return default
 
 
-def summarize(config: ContinualConfig, results: Sequence[RunResult]) -> list[dict[str, Any]]:
+def summarize(config: ContinualConfig, results: Sequence[ContinualRun]) -> list[dict[str, Any]]:
     """``results.json`` rows: one per (buffer, protocol), mean/std over seeds."""
     rows = []
     for protocol in config.protocols:

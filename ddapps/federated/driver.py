@@ -8,7 +8,7 @@ a CPU-bound machine. The Ray engine is Flower's simulation runtime, with one act
 from __future__ import annotations
 
 from ddapps.errors import ConfigError
-from ddapps.federated.accounting import RunLog
+from ddapps.federated.wire_bytes import RunLog
 from ddapps.federated.settings import FederatedConfig
 
 ENGINES = ("inprocess", "ray")

@@ -15,7 +15,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from ddapps.federated.accounting import RunLog
+from ddapps.federated.wire_bytes import RunLog
 from ddapps.federated.client_privacy import INF, client_privacy, privacy_lines, release_guarantee
 from ddapps.federated.settings import FederatedConfig
 

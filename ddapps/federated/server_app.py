@@ -15,8 +15,8 @@ from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
 from ddapps.federated import task
-from ddapps.federated.accounting import RunLog
-from ddapps.federated.distilled import run_distilled
+from ddapps.federated.wire_bytes import RunLog
+from ddapps.federated.distilled_rounds import run_distilled
 from ddapps.federated.fedavg import run_fedavg
 from ddapps.federated.settings import FederatedConfig
 

@@ -14,7 +14,7 @@ from avalanche.evaluation.metrics import accuracy_metrics
 from avalanche.training.plugins import EvaluationPlugin, ReplayPlugin
 from avalanche.training.supervised import Naive
 
-from ddapps.continual.benchmarks import load_split, split_scenario
+from ddapps.continual.scenarios import load_split, split_scenario
 from ddapps.continual.buffer import DistilledBuffer
 from ddapps.continual.gdumb import DistilledGDumbPlugin
 from ddapps.continual.memory import images_per_class

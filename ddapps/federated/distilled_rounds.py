@@ -24,7 +24,7 @@ from flwr.serverapp import Grid
 from ddapps.data import Benchmark
 from ddapps.errors import SyntheticSetError
 from ddapps.federated import task
-from ddapps.federated.accounting import RunLog
+from ddapps.federated.wire_bytes import RunLog
 from ddapps.federated.client_app import GLOBAL_MODEL_KEY
 from ddapps.federated.mods import CONFIG_KEY
 from ddapps.federated.records import config_record, records_to_synset, state_to_arrays
