@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ddapps.privacy.arguments import add_pipeline_args, eps_list, pipeline_config, seed_list
 from ddapps.privacy.select_command import add_select_parser, run_select
 
 COLUMNS = (
@@ -32,11 +33,6 @@ PAPER_NOTE = (
 )
 
 
-def _eps_list(text: str) -> list[float]:
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers (or inf), got {text!r}") from None
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -63,15 +59,15 @@ def _add_audit_parser(sub: argparse._SubParsersAction) -> None:
     add_data_args(a)
     a.add_argument("--targets", type=str_list, default=list(DEFAULT_TARGETS),
                    help=f"comma list of {', '.join(TARGETS)} (default: all but dp-dc)")
-    a.add_argument("--epsilons", type=_eps_list, default=[1.0, 10.0, math.inf],
+    a.add_argument("--epsilons", type=eps_list, default=[1.0, 10.0, math.inf],
                    help="epsilons of dp-dm/dp-sgd/dp-dc (inf: clipping without noise)")
     a.add_argument("--pool-size", type=int, default=1000, help="pool of training images; half are members (digits has 1257)")
     a.add_argument("--shadows", type=int, default=8, help="LiRA shadow models per target, even (0: loss attack only; paper: 64)")
     a.add_argument("--canaries", type=int, default=None,
                    help="pool records given a wrong label, scored separately (default: 2%% of the pool; 0: none)")
     a.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples for the AUC and TPR intervals")
-    a.add_argument("--seeds", type=_seed_list, default=None, help="comma list of seeds, one audit each (default: --seed)")
-    _add_pipeline_args(a)
+    a.add_argument("--seeds", type=seed_list, default=None, help="comma list of seeds, one audit each (default: --seed)")
+    add_pipeline_args(a)
     a.add_argument("--out", type=Path, required=True)
     add_run_args(a)
 
@@ -85,60 +81,22 @@ def _add_utility_parser(sub: argparse._SubParsersAction) -> None:
                                    "never on the test split).")  # fmt: skip
     add_data_args(u)
     u.add_argument("--methods", type=str_list, default=["dp-dm", "dp-sgd"], help=f"comma list of {', '.join(DP_TARGETS)}")
-    u.add_argument("--epsilons", type=_eps_list, default=[0.5, 1.0, 2.0, 5.0, 10.0, math.inf],
+    u.add_argument("--epsilons", type=eps_list, default=[0.5, 1.0, 2.0, 5.0, 10.0, math.inf],
                    help="epsilons (inf: clipping without noise, drawn at the right of the plot)")
     u.add_argument("--train-size", type=int, default=500,
                    help="stratified training subset per seed (0: the whole training split)")
-    u.add_argument("--seeds", type=_seed_list, default=None, help="comma list of seeds (default: --seed)")
-    _add_pipeline_args(u)
+    u.add_argument("--seeds", type=seed_list, default=None, help="comma list of seeds (default: --seed)")
+    add_pipeline_args(u)
     u.add_argument("--out", type=Path, required=True)
     add_run_args(u)
 
 
-def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
-    """The hyper-parameters of the pipelines (shared by ``audit`` and ``utility``)."""
-    p.add_argument("--dp-delta", type=float, default=1e-5)
-    p.add_argument("--clip-norm", type=float, default=1.0, help="per-example clip norm of dp-dm/dp-dc/dp-sgd")
-    p.add_argument("--dp-deterministic-noise", action="store_true",
-                   help="seeded DP noise: reproducible and NOT private (rows say private: false)")
-    p.add_argument("--ipc", type=int, default=10)
-    p.add_argument("--iterations", type=int, default=100, help="distillation iterations (paper: 1000+)")
-    p.add_argument("--batch-real", type=int, default=64, help="real images per class per distillation step")
-    p.add_argument("--lr-img", type=float, default=100.0,
-                   help="image learning rate of dm/dp-dm (100 learns from noise in a few hundred iterations; the DM paper's 1.0 does not)")
-    p.add_argument("--distill-net", default="convnet")
-    p.add_argument("--distill-width", type=int, default=32)
-    p.add_argument("--distill-depth", type=int, default=None, help="ConvNet depth for distillation (default: fitted to the image size, 2 for 8x8 digits, 3 for 28x28)")
-    p.add_argument("--net", default="mlp", help="architecture of target, shadow and DP-SGD models")
-    p.add_argument("--width", type=int, default=128, help="width of target, shadow and DP-SGD models")
-    p.add_argument("--epochs", type=int, default=300, help="training epochs on real members or synthetic sets")
-    p.add_argument("--lr", type=float, default=0.01, help="learning rate of that training")
-    p.add_argument("--dpsgd-batch-size", type=int, default=64, help="DP-SGD expected (Poisson) batch size")
-    p.add_argument("--dpsgd-epochs", type=int, default=20, help="DP-SGD epochs")
-    p.add_argument("--dpsgd-lr", type=float, default=0.5, help="DP-SGD learning rate (plain SGD)")
 
 
-def _seed_list(text: str) -> list[int]:
-    from ddapps.cli.common import int_list
-
-    return int_list(text)
 
 
-def _net_options(args: argparse.Namespace) -> dict[str, int]:
-    depth = {} if args.distill_depth is None else {"depth": args.distill_depth}
-    return {"width": args.distill_width} | depth
 
 
-def _pipeline_config(args: argparse.Namespace, **extra: Any) -> Any:
-    from ddapps.privacy.audit import AuditConfig
-
-    return AuditConfig(
-        epsilons=tuple(args.epsilons), dp_delta=args.dp_delta, clip_norm=args.clip_norm,
-        dp_deterministic_noise=args.dp_deterministic_noise, ipc=args.ipc, iterations=args.iterations,
-        batch_real=args.batch_real, lr_img=args.lr_img, distill_net=args.distill_net, distill_net_options=_net_options(args),
-        net=args.net, net_options={"width": args.width}, epochs=args.epochs, lr=args.lr,
-        dpsgd_batch_size=args.dpsgd_batch_size, dpsgd_epochs=args.dpsgd_epochs, dpsgd_lr=args.dpsgd_lr, **extra,
-    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -175,7 +133,7 @@ def run_audit_command(args: argparse.Namespace) -> int:
     from ddapps.report import format_table, write_run
 
     seeds = args.seeds or [args.seed]
-    config = _pipeline_config(args, targets=tuple(args.targets), pool_size=args.pool_size, shadows=args.shadows,
+    config = pipeline_config(args, targets=tuple(args.targets), pool_size=args.pool_size, shadows=args.shadows,
                               canaries=args.canaries, n_boot=args.n_boot)  # fmt: skip
     device = setup_run(args)
     real = load_benchmark(args, public_stats=True)
@@ -309,7 +267,7 @@ def run_utility_command(args: argparse.Namespace) -> int:
         raise ConfigError("--train-size must be >= 0 (0: the whole training split)")
     config = UtilityConfig(
         methods=tuple(args.methods), epsilons=tuple(args.epsilons), seeds=tuple(seeds),
-        train_size=args.train_size or None, pipeline=_pipeline_config(args),
+        train_size=args.train_size or None, pipeline=pipeline_config(args),
     )  # fmt: skip
     device = setup_run(args)
     real = load_benchmark(args, public_stats=True)

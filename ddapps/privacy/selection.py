@@ -6,36 +6,38 @@ through the choice and is not covered by the accountant (Papernot & Steinke, "Hy
 tuning with Renyi differential privacy", ICLR 2022, bound what such a search costs when it is
 run privately). ddapps instead chooses on **public data**: training images disjoint from the
 private ones (for the audit, every training image outside its pool), split into a stand-in
-private part and a validation part. Each grid point runs the DP method at the target epsilon on
-the stand-in part (with its own secret noise, as the real run will), a model is trained on the
-set, and the point with the best mean *validation* accuracy wins. Neither the private pool nor
-the test split is touched, so the selection costs no privacy; results say ``selected_on``.
+private part and a validation part. Each grid point runs the audit's own pipeline
+(:func:`ddapps.privacy.audit.build_model`: the DP method at the target epsilon with its own secret
+noise, then the target model trained on the set) on the stand-in part, and the point with the best
+mean *validation* accuracy wins. Neither the private pool nor the test split is touched, so the
+selection costs no privacy; results say ``selected_on``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from ddapps.data import Benchmark
+from ddapps.data.split import Split
 from ddapps.data.stratify import stratified_holdout
 from ddapps.errors import ConfigError
-from ddapps.evaluation import TrainSettings, test_accuracy, train_classifier
-from ddapps.methods import create_distiller
-from ddapps.nets import create_net
-from ddapps.privacy.audit import distill_net_options
+from ddapps.evaluation import test_accuracy
+from ddapps.privacy.audit import AuditConfig, Target, build_model
 from ddapps.utils.seeding import derive_seed, make_generator
 
 SELECTED_ON = "validation accuracy on public training images outside the private pool (no privacy cost)"
+METHODS = ("dp-dm", "dp-dc")
 
 
 @dataclass(frozen=True)
 class SelectionConfig:
-    """The grid, the public data's size and the (CPU-sized) training of each candidate."""
+    """The grid (``lr_imgs`` x ``iterations`` per epsilon), the public data, and the pipeline's other settings."""
 
     method: str = "dp-dm"
     epsilons: tuple[float, ...] = (1.0, 10.0)
@@ -44,17 +46,13 @@ class SelectionConfig:
     exclude: int = 1000
     public_size: int = 500
     val_fraction: float = 0.4
-    ipc: int = 10
-    batch_real: int = 64
-    distill_net: str = "convnet"
-    distill_net_options: dict[str, Any] = field(default_factory=lambda: {"width": 32})
-    net: str = "mlp"
-    net_options: dict[str, Any] = field(default_factory=lambda: {"width": 128})
-    epochs: int = 300
-    lr: float = 0.01
     seeds: tuple[int, ...] = (0,)
+    pipeline: AuditConfig = field(default_factory=AuditConfig)
+    """Everything else (IPC, batch, networks, training) as the audit and the utility curve run it."""
 
     def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ConfigError(f"selection is for {', '.join(METHODS)}, got {self.method!r}")
         if not self.lr_imgs or not self.iterations or not self.epsilons or not self.seeds:
             raise ConfigError("the grid needs at least one lr_img, iterations, epsilon and seed")
         if any(not (e > 0) for e in self.epsilons) or any(v <= 0 for v in self.lr_imgs):
@@ -82,36 +80,17 @@ def public_part(real: Benchmark, exclude: int, size: int, seed: int) -> Benchmar
             f"use --public-size <= {max(0, n - exclude)}"
         )
     perm = torch.randperm(n, generator=make_generator(derive_seed(seed, "pool")))
-    return replace(real, train=real.train.subset(perm[exclude : exclude + size].sort().values), val=None)
+    return dataclasses.replace(real, train=real.train.subset(perm[exclude : exclude + size].sort().values), val=None)
 
 
-def split_validation(public: Benchmark, fraction: float, ipc: int) -> tuple[Benchmark, Any]:
+def split_validation(public: Benchmark, fraction: float, ipc: int) -> tuple[Benchmark, Split]:
     """``(stand-in private benchmark, validation split)``, stratified by class."""
     keep, held = stratified_holdout(public.train.labels, fraction, seed=0)
     train, val = public.train.subset(keep), public.train.subset(held)
     smallest = int(train.class_counts().min())
     if smallest < ipc:
         raise ConfigError(f"the public part keeps only {smallest} images of some class for ipc={ipc}; raise --public-size")
-    return replace(public, train=train, val=None), val
-
-
-def score(config: SelectionConfig, data: Benchmark, val: Any, eps: float, lr_img: float, iters: int, seed: int) -> float:
-    """Validation accuracy (%) of a model trained on one candidate's DP set."""
-    overrides = {
-        "iterations": iters, "lr_img": lr_img, "batch_real": config.batch_real, "net": config.distill_net,
-        "net_options": distill_net_options(config, data), "dp_epsilon": "inf" if math.isinf(eps) else eps,
-    }  # fmt: skip
-    synset = create_distiller(config.method, overrides).distill(
-        data, config.ipc, generator=make_generator(derive_seed(seed, "select", eps, lr_img, iters))
-    )
-    images, labels = synset.training_data()
-    net = create_net(
-        config.net, data.channels, data.num_classes, data.image_size,
-        generator=make_generator(derive_seed(seed, "select-net")), **config.net_options,
-    )  # fmt: skip
-    settings = TrainSettings(epochs=config.epochs, lr=config.lr)
-    train_classifier(net, images, labels, settings, generator=make_generator(derive_seed(seed, "select-train")))
-    return test_accuracy(net, val.images, val.labels)
+    return dataclasses.replace(public, train=train, val=None), val
 
 
 def select(real: Benchmark, config: SelectionConfig, *, progress: bool = False) -> dict[str, Any]:
@@ -122,16 +101,19 @@ def select(real: Benchmark, config: SelectionConfig, *, progress: bool = False) 
     grid = list(itertools.product(config.epsilons, config.lr_imgs, config.iterations))
     bar = tqdm(total=config.candidates, desc="select", disable=not progress)
     for seed in config.seeds:
-        data, val = split_validation(public_part(real, config.exclude, config.public_size, seed), config.val_fraction, config.ipc)
+        public = public_part(real, config.exclude, config.public_size, seed)
+        data, val = split_validation(public, config.val_fraction, config.pipeline.ipc)
         for eps, lr_img, iters in grid:
-            acc = score(config, data, val, eps, lr_img, iters, seed)
+            pipeline = dataclasses.replace(config.pipeline, lr_img=lr_img, iterations=iters)
+            built = build_model(Target(config.method, eps), data, pipeline, derive_seed(seed, "select"), torch.device("cpu"))
+            acc = test_accuracy(built.net, val.images, val.labels)
             rows.append({"epsilon": _eps(eps), "lr_img": lr_img, "iterations": iters, "seed": seed, "val_acc": acc})
             bar.update()
     bar.close()
     chosen = {}
     for eps in config.epsilons:
         means = {
-            (lr, it): sum(r["val_acc"] for r in rows if r["epsilon"] == _eps(eps) and r["lr_img"] == lr and r["iterations"] == it)
+            (lr, it): sum(r["val_acc"] for r in rows if (r["epsilon"], r["lr_img"], r["iterations"]) == (_eps(eps), lr, it))
             / len(config.seeds)
             for lr, it in itertools.product(config.lr_imgs, config.iterations)
         }

@@ -9,6 +9,7 @@ pytest.importorskip("opacus")
 
 from ddapps.data import load_dataset  # noqa: E402
 from ddapps.errors import ConfigError  # noqa: E402
+from ddapps.privacy.audit import AuditConfig  # noqa: E402
 from ddapps.privacy.selection import SELECTED_ON, SelectionConfig, public_part, select  # noqa: E402
 from ddapps.utils.seeding import derive_seed, make_generator  # noqa: E402
 
@@ -27,10 +28,10 @@ def test_public_part_is_disjoint_from_the_audit_pool() -> None:
 
 def test_selection_picks_the_best_validation_point_and_says_so() -> None:
     real = load_dataset("digits", public_stats=True)
-    config = SelectionConfig(
-        epsilons=(10.0,), lr_imgs=(1e-3, 100.0), iterations=(20,), exclude=600, public_size=400, ipc=5,
-        batch_real=16, distill_net_options={"width": 8, "depth": 2}, net_options={"width": 32}, epochs=60,
-    )
+    pipeline = AuditConfig(targets=("dp-dm",), ipc=5, batch_real=16, distill_net_options={"width": 8},
+                           net_options={"width": 32}, epochs=60)  # fmt: skip
+    config = SelectionConfig(epsilons=(10.0,), lr_imgs=(1e-3, 100.0), iterations=(20,), exclude=600, public_size=400,
+                             pipeline=pipeline)  # fmt: skip
     result = select(real, config)
     assert result["selected_on"] == SELECTED_ON and len(result["rows"]) == 2
     by_lr = {r["lr_img"]: r["val_acc"] for r in result["rows"]}
