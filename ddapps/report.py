@@ -125,8 +125,16 @@ def save_accuracy_plot(rows: Sequence[Mapping[str, Any]], path: str | Path, *, t
         pts = sorted((r["ipc"], r["acc_mean"], r["acc_std"]) for r in rows if r["method"] == method)
         xs, ys, es = zip(*pts)
         ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=method)
-    ax.set_xscale("log")
-    ax.set_xlabel("images per class")
+    save_accuracy_axes(fig, ax, path, xlabel="images per class", title=title)
+
+
+def save_accuracy_axes(fig: Any, ax: Any, path: str | Path, *, xlabel: str, title: str) -> None:
+    """The common finish of an accuracy plot: log x axis, labels, title, grid, legend; then :func:`save_figure`.
+
+    An axis already on a log scale keeps its ticks (setting the scale again would reset them)."""
+    if ax.get_xscale() != "log":
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)

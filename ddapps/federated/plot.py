@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ddapps.report import save_figure
+from ddapps.report import save_accuracy_axes
 
 
 def save_bytes_plot(rows: Sequence[Mapping[str, Any]], path: str | Path, *, title: str) -> None:
@@ -28,10 +28,4 @@ def save_bytes_plot(rows: Sequence[Mapping[str, Any]], path: str | Path, *, titl
             ys.append(r["acc_mean"])
             es.append(r["acc_std"])
         ax.errorbar(xs, ys, yerr=es, marker="o", markersize=3, capsize=2, label=row["mode"])
-    ax.set_xscale("log")
-    ax.set_xlabel("cumulative bytes (up + down)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    save_figure(fig, path)
+    save_accuracy_axes(fig, ax, path, xlabel="cumulative bytes (up + down)", title=title)

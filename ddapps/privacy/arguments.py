@@ -18,27 +18,35 @@ def eps_list(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers (or inf), got {text!r}") from None
 
 
+PIPELINE_FLAGS: tuple[tuple[str, type, object, str], ...] = (
+    ("--dp-delta", float, 1e-5, "delta of every DP target"),
+    ("--clip-norm", float, 1.0, "per-example clip norm of dp-dm/dp-dc/dp-sgd"),
+    ("--ipc", int, 10, "images per class of the distilled targets"),
+    ("--iterations", int, 100, "distillation iterations (paper: 1000+)"),
+    ("--batch-real", int, 64, "real images per class per distillation step"),
+    ("--lr-img", float, 100.0, "image learning rate of dm/dp-dm (100 learns from noise in a few hundred iterations; "
+                               "the DM paper's 1.0 does not)"),
+    ("--distill-net", str, "convnet", "network of the distillation"),
+    ("--distill-width", int, 32, "its width"),
+    ("--distill-depth", int, None, "ConvNet depth for distillation (default: fitted to the image size, 2 for 8x8 "
+                                   "digits, 3 for 28x28)"),
+    ("--net", str, "mlp", "architecture of target, shadow and DP-SGD models"),
+    ("--width", int, 128, "width of target, shadow and DP-SGD models"),
+    ("--epochs", int, 300, "training epochs on real members or synthetic sets"),
+    ("--lr", float, 0.01, "learning rate of that training"),
+    ("--dpsgd-batch-size", int, 64, "DP-SGD expected (Poisson) batch size"),
+    ("--dpsgd-epochs", int, 20, "DP-SGD epochs"),
+    ("--dpsgd-lr", float, 0.5, "DP-SGD learning rate (plain SGD)"),
+)  # fmt: skip
+"""``(flag, type, default, help)`` of the pipelines' hyper-parameters (distillation, training, DP-SGD)."""
+
+
 def add_pipeline_args(p: argparse.ArgumentParser) -> None:
     """The hyper-parameters of the pipelines (shared by ``audit``, ``utility`` and ``select``)."""
-    p.add_argument("--dp-delta", type=float, default=1e-5)
-    p.add_argument("--clip-norm", type=float, default=1.0, help="per-example clip norm of dp-dm/dp-dc/dp-sgd")
+    for flag, kind, default, text in PIPELINE_FLAGS:
+        p.add_argument(flag, type=kind, default=default, help=text)
     p.add_argument("--dp-deterministic-noise", action="store_true",
                    help="seeded DP noise: reproducible and NOT private (rows say private: false)")
-    p.add_argument("--ipc", type=int, default=10)
-    p.add_argument("--iterations", type=int, default=100, help="distillation iterations (paper: 1000+)")
-    p.add_argument("--batch-real", type=int, default=64, help="real images per class per distillation step")
-    p.add_argument("--lr-img", type=float, default=100.0,
-                   help="image learning rate of dm/dp-dm (100 learns from noise in a few hundred iterations; the DM paper's 1.0 does not)")
-    p.add_argument("--distill-net", default="convnet")
-    p.add_argument("--distill-width", type=int, default=32)
-    p.add_argument("--distill-depth", type=int, default=None, help="ConvNet depth for distillation (default: fitted to the image size, 2 for 8x8 digits, 3 for 28x28)")
-    p.add_argument("--net", default="mlp", help="architecture of target, shadow and DP-SGD models")
-    p.add_argument("--width", type=int, default=128, help="width of target, shadow and DP-SGD models")
-    p.add_argument("--epochs", type=int, default=300, help="training epochs on real members or synthetic sets")
-    p.add_argument("--lr", type=float, default=0.01, help="learning rate of that training")
-    p.add_argument("--dpsgd-batch-size", type=int, default=64, help="DP-SGD expected (Poisson) batch size")
-    p.add_argument("--dpsgd-epochs", type=int, default=20, help="DP-SGD epochs")
-    p.add_argument("--dpsgd-lr", type=float, default=0.5, help="DP-SGD learning rate (plain SGD)")
 
 
 def seed_list(text: str) -> list[int]:

@@ -111,7 +111,7 @@ class AuditConfig:
             raise ConfigError(f"canaries must be 0 or >= 4 (two member and two non-member canaries), got {self.canaries}")
         if self.n_canaries > self.pool_size - 4:
             raise ConfigError(f"{self.n_canaries} canaries leave too few ordinary records in a pool of {self.pool_size}")
-        DPSGDConfig(delta=self.dp_delta, clip_norm=self.clip_norm, batch_size=self.dpsgd_batch_size,
+        DPSGDConfig(dp_delta=self.dp_delta, clip_norm=self.clip_norm, batch_size=self.dpsgd_batch_size,
                     epochs=self.dpsgd_epochs, lr=self.dpsgd_lr)  # fmt: skip
 
     @property
@@ -285,8 +285,8 @@ def build_model(target: Target, data: Benchmark, config: AuditConfig, seed: int,
     )  # fmt: skip
     if target.kind == "dp-sgd":
         dpsgd = DPSGDConfig(
-            epsilon=target.epsilon, delta=config.dp_delta, clip_norm=config.clip_norm, batch_size=config.dpsgd_batch_size,
-            epochs=config.dpsgd_epochs, lr=config.dpsgd_lr, deterministic_noise=config.dp_deterministic_noise,
+            dp_epsilon=target.epsilon, dp_delta=config.dp_delta, clip_norm=config.clip_norm, batch_size=config.dpsgd_batch_size,
+            epochs=config.dpsgd_epochs, lr=config.dpsgd_lr, dp_deterministic_noise=config.dp_deterministic_noise,
         )  # fmt: skip
         net, record = train_dpsgd(
             net, data.train.images, data.train.labels, dpsgd, generator=make_generator(derive_seed(seed, "train")), device=device

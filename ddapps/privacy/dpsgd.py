@@ -21,13 +21,12 @@ Randomness: the model's initial weights come from the caller's generator. Opacus
 Poisson sampling and the noise from two ``torch.Generator`` s; by default both are seeded with 63
 bits from the operating system's secret source (``os.urandom``) that are never stored, so knowing
 the run's seed does not reveal the noise (Opacus' own non-secure mode uses the global generator;
-its ``secure_mode`` needs torchcsprng, which ddapps does not depend on). ``deterministic_noise``
+its ``secure_mode`` needs torchcsprng, which ddapps does not depend on). ``dp_deterministic_noise``
 seeds them from the caller's generator instead: reproducible and *not private*.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ddapps.dp.mechanism import DPOptions
 from ddapps.errors import ConfigError
 from ddapps.utils.seeding import draw_seed, make_generator
 
@@ -43,46 +43,31 @@ ACCOUNTANT = "opacus-rdp"
 
 
 @dataclass(frozen=True)
-class DPSGDConfig:
-    """DP-SGD hyper-parameters (CPU-cheap defaults; the epochs/batch trade-off is the user's).
-
-    ``epsilon`` ``None`` or ``inf`` adds no noise. ``batch_size`` is the *expected* batch under
-    Poisson sampling. Plain SGD (no momentum) with loss averaged over the expected batch.
+class DPSGDConfig(DPOptions):
+    """DP-SGD hyper-parameters: the privacy options of :class:`~ddapps.dp.mechanism.DPOptions`
+    (``dp_epsilon`` ``None``/``inf`` adds no noise; ``dp_deterministic_noise`` seeds it, not private)
+    plus CPU-cheap training defaults. ``batch_size`` is the *expected* batch under Poisson
+    sampling (``sample_rate`` is derived from it and must stay unset). Plain SGD (no momentum) with
+    the loss averaged over the expected batch.
     """
 
-    epsilon: float | None = 10.0
-    delta: float = 1e-5
-    clip_norm: float = 1.0
     batch_size: int = 64
     epochs: int = 30
     lr: float = 0.5
     momentum: float = 0.0
-    deterministic_noise: bool = False
 
     def __post_init__(self) -> None:
-        if self.epsilon is not None and not self.epsilon > 0:
-            raise ConfigError(f"DP-SGD epsilon must be > 0 (or inf for no noise), got {self.epsilon}")
-        if not 0 < self.delta < 1:
-            raise ConfigError(f"DP-SGD delta must be in (0, 1), got {self.delta}")
-        if not (self.clip_norm > 0 and math.isfinite(self.clip_norm)):
-            raise ConfigError(f"DP-SGD clip norm must be finite and > 0, got {self.clip_norm}")
-        if self.batch_size < 1 or self.epochs < 1 or not self.lr > 0 or not 0 <= self.momentum < 1:
+        super().__post_init__()
+        trainable = self.batch_size >= 1 and self.epochs >= 1 and self.lr > 0 and 0 <= self.momentum < 1
+        if not trainable:
             raise ConfigError("DP-SGD needs batch_size >= 1, epochs >= 1, lr > 0 and 0 <= momentum < 1")
-
-    @property
-    def noisy(self) -> bool:
-        """True when a finite epsilon is requested."""
-        return self.epsilon is not None and math.isfinite(self.epsilon)
-
-    @property
-    def private(self) -> bool:
-        """True when the model carries a guarantee: noise, from the secret seed."""
-        return self.noisy and not self.deterministic_noise
+        if self.sample_rate is not None:
+            raise ConfigError("DP-SGD derives its sample rate from batch_size; leave sample_rate unset")
 
 
 def noise_generators(config: DPSGDConfig, generator: torch.Generator) -> tuple[torch.Generator, torch.Generator, str]:
     """``(sampling generator, noise generator, source)``: secret seeds, or drawn from ``generator``."""
-    if config.deterministic_noise:
+    if config.dp_deterministic_noise:
         return make_generator(draw_seed(generator)), make_generator(draw_seed(generator)), "seeded (deterministic; not private)"
     secret = [int.from_bytes(os.urandom(8), "big") for _ in range(2)]
     return make_generator(secret[0]), make_generator(secret[1]), "torch generator seeded from os.urandom"
@@ -127,15 +112,15 @@ def train_dpsgd(
         engine = PrivacyEngine(accountant="rdp")
         model, optimizer, loader = engine.make_private(**common, noise_multiplier=noise_multiplier(config, len(loader)))
         steps = _train(model, optimizer, loader, config.epochs)
-        spent = float(engine.get_epsilon(config.delta)) if config.noisy else None
+        spent = float(engine.get_epsilon(config.dp_delta)) if config.noisy else None
     optimizer.zero_grad(set_to_none=True)  # drops the last per-example gradients too
     model.remove_hooks()
     record = {
         "private": config.private,
         "epsilon": spent if config.private else None,
         "nominal_epsilon": spent,
-        "target_epsilon": config.epsilon if config.noisy else None,
-        "delta": config.delta,
+        "target_epsilon": config.dp_epsilon if config.noisy else None,
+        "delta": config.dp_delta,
         "noise_multiplier": float(optimizer.noise_multiplier),
         "sample_rate": 1.0 / len(loader),
         "steps": steps,
@@ -152,12 +137,12 @@ def train_dpsgd(
 
 
 def noise_multiplier(config: DPSGDConfig, batches: int) -> float:
-    """``sigma`` reaching ``config.epsilon`` after ``epochs * batches`` steps at ``q = 1 / batches`` (0 without noise)."""
+    """``sigma`` reaching ``config.dp_epsilon`` after ``epochs * batches`` steps at ``q = 1 / batches`` (0 without noise)."""
     from ddapps.dp.accounting import calibrate_noise
 
     if not config.noisy:
         return 0.0
-    return calibrate_noise(config.epsilon, config.delta, 1.0 / batches, config.epochs * batches)
+    return calibrate_noise(config.dp_epsilon, config.dp_delta, 1.0 / batches, config.epochs * batches)
 
 
 def _train(model: nn.Module, optimizer: torch.optim.Optimizer, loader: Any, epochs: int) -> int:

@@ -56,7 +56,7 @@ def save_utility_plot(summary: Sequence[Mapping[str, Any]], path: str | Path, *,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ddapps.report import save_figure
+    from ddapps.report import save_accuracy_axes
 
     finite = [float(r["epsilon"]) for r in summary if r["epsilon"] != "inf"]
     inf_at = 10 * max(finite) if finite else 1.0
@@ -73,9 +73,4 @@ def save_utility_plot(summary: Sequence[Mapping[str, Any]], path: str | Path, *,
     ax.set_xticks(ticks)
     ax.set_xticklabels([f"{t:g}" for t in sorted(set(finite))] + (["inf\n(no noise)"] if len(ticks) > len(set(finite)) else []))
     ax.minorticks_off()
-    ax.set_xlabel("epsilon")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    save_figure(fig, path)
+    save_accuracy_axes(fig, ax, path, xlabel="epsilon", title=title)
