@@ -44,8 +44,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     _add_audit_parser(sub)
     _add_utility_parser(sub)
     add_select_parser(sub)
-    c = sub.add_parser("combine", help="one audit report from audits of the same settings run with other seeds")
-    c.add_argument("runs", nargs="+", type=Path, help="output folders of `ddapps privacy audit` (same settings)")
+    c = sub.add_parser("combine", help="one report from audits of other seeds, or from utility curves of other methods")
+    c.add_argument("runs", nargs="+", type=Path,
+                   help="output folders of `ddapps privacy audit` (same settings, other seeds) or of "
+                        "`ddapps privacy utility` (same data, epsilons and seeds, other methods)")
     c.add_argument("--out", type=Path, required=True)
     return privacy
 
@@ -171,8 +173,11 @@ def run_combine_command(args: argparse.Namespace) -> int:
             docs.append(json.loads((run / "results.json").read_text()))
         except (OSError, ValueError) as err:
             raise ConfigError(f"{run}/results.json cannot be read as an audit result ({err})") from None
-    if any(d.get("command") != "privacy audit" for d in docs):
-        raise ConfigError("every folder must hold the results of `ddapps privacy audit`")
+    kinds = {d.get("command") for d in docs}
+    if kinds == {"privacy utility"}:
+        return _combine_utility(args, docs)
+    if kinds != {"privacy audit"}:
+        raise ConfigError("every folder must hold the results of `ddapps privacy audit`, or every one of `ddapps privacy utility`")
     base = {k: v for k, v in docs[0]["config"].items() if k != "seeds"}
     if any({k: v for k, v in d["config"].items() if k != "seeds"} != base for d in docs[1:]):
         raise ConfigError("the audits differ in more than their seeds; combine only runs of the same settings")
@@ -189,6 +194,35 @@ def run_combine_command(args: argparse.Namespace) -> int:
     write_run(args.out, "privacy audit", cfg, docs[0]["environment"]["device"], rows, report,
               summary=result["summary"], memorization=result["memorization"], privacy=result["privacy"])  # fmt: skip
     print(format_table([_shown_summary(r) for r in result["summary"]], SUMMARY_SHOWN))
+    return 0
+
+
+def _combine_utility(args: argparse.Namespace, docs: list[dict[str, Any]]) -> int:
+    """Utility curves of different methods on the same data, epsilons and seeds: one table and one plot."""
+    from ddapps.errors import ConfigError
+    from ddapps.privacy.plot import save_utility_plot
+    from ddapps.report import format_table, write_run
+
+    shared = ("dataset", "epsilons", "seeds", "train_size")
+    base = {k: docs[0]["config"].get(k) for k in shared}
+    if any({k: d["config"].get(k) for k in shared} != base for d in docs[1:]):
+        raise ConfigError(f"utility curves combine only with the same {', '.join(shared)}")
+    methods = [m for d in docs for m in d["config"]["methods"]]
+    if len(set(methods)) != len(methods):
+        raise ConfigError(f"the curves share methods {methods}; each method may appear once")
+    summary = [s for d in docs for s in d["summary"]]
+    args.out.mkdir(parents=True, exist_ok=True)
+    title = f"{base['dataset']}: test accuracy vs epsilon ({len(base['seeds'])} seed(s))"
+    save_utility_plot(summary, args.out / "utility.png", title=title)
+    shown = [{k: v for k, v in r.items() if v is not None} for r in summary]
+    table = format_table(shown, ("method", "epsilon", "n_seeds", "acc_mean", "private"))
+    settings = [f"- {', '.join(d['config']['methods'])}: `{d['command_line']}`" for d in docs]
+    report = "\n\n".join([f"# Privacy-utility curve: {base['dataset']}", "Combined from:\n" + "\n".join(settings),
+                           table, "![utility](utility.png)"]) + "\n"  # fmt: skip
+    cfg = base | {"methods": methods, "runs": {str(r): d["config"] for r, d in zip(args.runs, docs)}}
+    write_run(args.out, "privacy utility", cfg, docs[0]["environment"]["device"], [r for d in docs for r in d["rows"]],
+              report, summary=summary, privacy=[p for d in docs for p in d["privacy"]])  # fmt: skip
+    print(table)
     return 0
 
 

@@ -239,3 +239,16 @@ def test_combine_merges_seeds_and_refuses_other_settings(tmp_path, capsys) -> No
     assert main(["privacy", "combine", str(tmp_path / "a"), str(tmp_path / "d"), "--out", str(tmp_path / "e")]) == 2
     assert "differ in more than their seeds" in capsys.readouterr().err
     assert main(["privacy", "combine", str(tmp_path / "a"), str(tmp_path / "a"), "--out", str(tmp_path / "f")]) == 2
+
+
+def test_combine_puts_utility_curves_of_other_methods_in_one_plot(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    common = ["privacy", "utility", "--dataset", "digits", "--epsilons", "5,inf", "--train-size", "200", "--ipc", "2",
+              "--iterations", "2", "--batch-real", "64", "--distill-width", "8", "--width", "16", "--epochs", "2",
+              "--dpsgd-epochs", "1", "--quiet"]  # fmt: skip
+    assert main([*common, "--methods", "dp-dm", "--out", str(tmp_path / "a")]) == 0
+    assert main([*common, "--methods", "dp-sgd", "--out", str(tmp_path / "b")]) == 0
+    assert main(["privacy", "combine", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "c")]) == 0
+    doc = json.loads((tmp_path / "c" / "results.json").read_text())
+    assert sorted({s["method"] for s in doc["summary"]}) == ["dp-dm", "dp-sgd"] and len(doc["summary"]) == 4
+    assert (tmp_path / "c" / "utility.png").stat().st_size > 1000
+    assert main(["privacy", "combine", str(tmp_path / "a"), str(tmp_path / "a"), "--out", str(tmp_path / "d")]) == 2
