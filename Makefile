@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.ddapps-installed
 
-.PHONY: install demo test test-fast bench clean
+.PHONY: install demo test test-fast lint bench clean
 
 install: $(STAMP)
 
@@ -19,8 +19,12 @@ $(STAMP): pyproject.toml
 demo: install
 	$(BIN)/ddapps demo
 
-test: install
+test: install lint
 	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/python -m ruff check ddapps
+	$(BIN)/python -m ruff format --check ddapps
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -39,7 +39,9 @@ class Budget:
     def __post_init__(self) -> None:
         unknown = sorted(set(self.sections) - set(SECTIONS))
         if unknown:
-            raise ConfigError(f"budget {self.name!r}: unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
+            raise ConfigError(
+                f"budget {self.name!r}: unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}"
+            )
 
     def section(self, name: str) -> dict[str, Any]:
         """A deep copy of section ``name`` (empty when the budget has none: the consumer's defaults)."""
@@ -132,14 +134,33 @@ BUDGETS: dict[str, Budget] = {
             "dsa": _MATCHING_SMALL,
             "dsa@10": {"iterations": 3},
             "mtt": {
-                "iterations": 100, "syn_steps": 20, "expert_epochs": 2, "max_start_epoch": 3, "lr_img": 100.0,
-                "auto_experts": True, "experts": {"num_experts": 4, "epochs": 4, "max_train_samples": 10000},
+                "iterations": 100,
+                "syn_steps": 20,
+                "expert_epochs": 2,
+                "max_start_epoch": 3,
+                "lr_img": 100.0,
+                "auto_experts": True,
+                "experts": {"num_experts": 4, "epochs": 4, "max_train_samples": 10000},
             },
             "kip": {"iterations": 200, "batch_real": 5000, "lr_img": 0.01},
-            "rfad": {"iterations": 40, "lr_img": 0.01, "batch_real": 1000, "n_models": 4, "width": 64, "net_options": {"norm": "none"}},
+            "rfad": {
+                "iterations": 40,
+                "lr_img": 0.01,
+                "batch_real": 1000,
+                "n_models": 4,
+                "width": 64,
+                "net_options": {"norm": "none"},
+            },
             "rfad@1": {"iterations": 200},
             "frepo": {"iterations": 100, "lr_img": 0.01, "batch_real": 1000, "net_options": {"norm": "none"}},
-            "bptt": {"iterations": 40, "init": "real", "lr_init": 0.1, "batch_real": 256, "inner_steps": 10, "inner_epochs": 1},
+            "bptt": {
+                "iterations": 40,
+                "init": "real",
+                "lr_init": 0.1,
+                "batch_real": 256,
+                "inner_steps": 10,
+                "inner_epochs": 1,
+            },
             "bptt@1": {"inner_steps": 5, "inner_epochs": 2},
             "bptt@10": {"iterations": 200},
             "idm": {"iterations": 100, "num_models": 10, "model_train_steps": 5, "model_batch": 128, "batch_real": 64},

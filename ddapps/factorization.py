@@ -23,7 +23,6 @@ import math
 from typing import Any, Callable, Mapping
 
 import torch
-
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -58,9 +57,7 @@ def decode_multiformation(
 
 
 @DECODERS.register("lowrank")
-def decode_lowrank(
-    factors: Mapping[str, Tensor], labels: Tensor, config: Mapping[str, Any]
-) -> tuple[Tensor, Tensor]:
+def decode_lowrank(factors: Mapping[str, Tensor], labels: Tensor, config: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
     """Low-rank images: ``A [N,C,H,r] @ B [N,C,r,W]`` -> ``[N,C,H,W]``."""
     return factors["A"] @ factors["B"], labels
 

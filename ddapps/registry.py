@@ -37,9 +37,7 @@ class Registry(Generic[T]):
         """The object registered as ``name``; :class:`ConfigError` naming the choices otherwise."""
         key = str(name).lower()
         if key not in self._items:
-            raise ConfigError(
-                f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}"
-            )
+            raise ConfigError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}")
         return self._items[key]
 
     def names(self) -> list[str]:

@@ -26,11 +26,12 @@ from ddapps.synthetic import SyntheticSet
 from ddapps.utils.atomic import write_bytes, write_json, write_text
 from ddapps.utils.environment import environment
 
-
 STD_NOTE = "sample standard deviation (ddof 1) over runs"
 
 
-def results_document(command: str, config: Mapping[str, Any], device: Any, rows: list[dict[str, Any]]) -> dict[str, Any]:
+def results_document(
+    command: str, config: Mapping[str, Any], device: Any, rows: list[dict[str, Any]]
+) -> dict[str, Any]:
     """The shared ``results.json`` structure (``command`` is the command's name, e.g. ``"nas rank"``)."""
     return {
         "ddapps_version": ddapps.__version__,
@@ -81,7 +82,9 @@ def display_images(synset: SyntheticSet) -> Tensor:
     return x.clamp(0, 1)
 
 
-def save_grid(synset: SyntheticSet, path: str | Path, *, max_per_class: int = 20, class_names: Iterable[str] | None = None) -> None:
+def save_grid(
+    synset: SyntheticSet, path: str | Path, *, max_per_class: int = 20, class_names: Iterable[str] | None = None
+) -> None:
     """``grid.png``: the synthetic images, one row per class (at most ``max_per_class`` columns)."""
     import matplotlib
 
@@ -165,7 +168,9 @@ def write_run(
     """What every command writes, atomically: ``results.json`` (``extra`` keys added at the top
     level), ``report.md`` and ``config.json`` (the run's config alone). Returns the document."""
     document = results_document(command, config, device, rows) | extra
-    write_json(out / "config.json", {"command": command, "command_line": document["command_line"], "config": dict(config)})
+    write_json(
+        out / "config.json", {"command": command, "command_line": document["command_line"], "config": dict(config)}
+    )
     write_outputs(out, document, report)
     return document
 

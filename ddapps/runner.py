@@ -19,6 +19,9 @@ from ddapps.synthetic import SyntheticSet
 from ddapps.utils.memory import PeakMemory
 from ddapps.utils.seeding import make_generator
 
+DEFAULT_EVAL = EvalConfig()
+"""The evaluation protocol's defaults (a frozen config, shared)."""
+
 
 @dataclass
 class RunResult:
@@ -58,7 +61,7 @@ def distill_and_evaluate(
     ipc: int,
     *,
     overrides: Mapping[str, Any] | None = None,
-    eval_config: EvalConfig | None = EvalConfig(),
+    eval_config: EvalConfig | None = DEFAULT_EVAL,
     seed: int = 0,
     device: torch.device | str = "cpu",
     checkpoint: CheckpointSpec | None = None,

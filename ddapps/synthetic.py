@@ -251,7 +251,7 @@ class SyntheticSet:
             labels=tensors["labels"],
             num_classes=num_classes,
             lr=tensors["lr"].reshape(()) if "lr" in tensors else None,
-            factors={k[len("factor."):]: v for k, v in tensors.items() if k.startswith("factor.")},
+            factors={k[len("factor.") :]: v for k, v in tensors.items() if k.startswith("factor.")},
             factorization=factorization,
             zca={"mean": tensors.get("zca.mean"), "matrix": tensors.get("zca.matrix")} if has_zca else None,
             meta=meta,

@@ -90,8 +90,9 @@ class DSA:
         real_aug, syn_aug = dsa.siamese(real, syn, generator=g)
     """
 
-    def __init__(self, strategy: str | Sequence[str] = FULL_STRATEGY,
-                 params: DSAParams | None = None, mode: str = "S") -> None:
+    def __init__(
+        self, strategy: str | Sequence[str] = FULL_STRATEGY, params: DSAParams | None = None, mode: str = "S"
+    ) -> None:
         self.ops = parse_strategy(strategy)
         self.params = DSAParams() if params is None else params
         if not isinstance(self.params, DSAParams):
@@ -106,8 +107,9 @@ class DSA:
         """The canonical strategy string (``'none'`` for the identity)."""
         return "_".join(self.ops) or "none"
 
-    def sample(self, n: int, *, generator: torch.Generator,
-               device: torch.device | str | None = None, shared: bool = False) -> AugParams:
+    def sample(
+        self, n: int, *, generator: torch.Generator, device: torch.device | str | None = None, shared: bool = False
+    ) -> AugParams:
         """Draw one transform for ``n`` images, using only ``generator``.
 
         ``shared=True`` is the paper's siamese draw (Eq. 5, and its code's ``Siamese`` flag): ONE
@@ -126,8 +128,7 @@ class DSA:
         if not self.ops:
             chosen: tuple[str, ...] = ()
         elif self.mode == "S":
-            k = int(torch.randint(len(self.ops), (1,), generator=generator,
-                                  device=generator.device).item())
+            k = int(torch.randint(len(self.ops), (1,), generator=generator, device=generator.device).item())
             chosen = (self.ops[k],)
         else:
             chosen = self.ops
@@ -138,16 +139,18 @@ class DSA:
         p = AugParams(chosen, values, n, self.params)
         return p if device is None else p.to(device)
 
-    def siamese(self, *batches: Tensor, generator: torch.Generator,
-                device: torch.device | str | None = None) -> tuple[Tensor, ...]:
+    def siamese(
+        self, *batches: Tensor, generator: torch.Generator, device: torch.device | str | None = None
+    ) -> tuple[Tensor, ...]:
         """The batches under ONE shared transform (``sample(..., shared=True)``, then :meth:`apply`
         to each): the siamese draw of the matching methods (real class batch, synthetic images)."""
         p = self.siamese_draw(*(b.shape[0] for b in batches), generator=generator, device=device)
         # an empty batch (a Poisson sample that drew nobody) passes through: there is nothing to transform
         return tuple(self.apply(b, p) if b.shape[0] else b for b in batches)
 
-    def siamese_draw(self, *sizes: int, generator: torch.Generator,
-                     device: torch.device | str | None = None) -> AugParams:
+    def siamese_draw(
+        self, *sizes: int, generator: torch.Generator, device: torch.device | str | None = None
+    ) -> AugParams:
         """The shared transform :meth:`siamese` applies to batches of ``sizes`` rows, drawn without
         applying it (a rank that skips a class still consumes its draw, :mod:`ddapps.distributed`)."""
         return self.sample(max(sizes), generator=generator, device=device, shared=True)

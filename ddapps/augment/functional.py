@@ -58,8 +58,9 @@ def translate(x: Tensor, shift: Tensor) -> Tensor:
     cols = torch.arange(w, device=x.device)[None, :] - shift[:, 0:1]  # [N, W]
     valid = ((rows >= 0) & (rows < h))[:, :, None] & ((cols >= 0) & (cols < w))[:, None, :]
     batch = torch.arange(n, device=x.device)[:, None, None]
-    gathered = x.permute(0, 2, 3, 1)[batch, rows.clamp(0, h - 1)[:, :, None],
-                                     cols.clamp(0, w - 1)[:, None, :]]  # [N, H, W, C]
+    gathered = x.permute(0, 2, 3, 1)[
+        batch, rows.clamp(0, h - 1)[:, :, None], cols.clamp(0, w - 1)[:, None, :]
+    ]  # [N, H, W, C]
     out = gathered.permute(0, 3, 1, 2)
     return torch.where(valid[:, None], out, out.new_zeros(())).contiguous()
 
@@ -115,8 +116,7 @@ def rotate(x: Tensor, angle_deg: Tensor) -> Tensor:
     a = angle_deg.to(device=x.device, dtype=x.dtype) * (math.pi / 180.0)
     cos, sin = torch.cos(a), torch.sin(a)
     theta = torch.stack(
-        [torch.stack([cos, sin, torch.zeros_like(a)], dim=1),
-         torch.stack([-sin, cos, torch.zeros_like(a)], dim=1)],
+        [torch.stack([cos, sin, torch.zeros_like(a)], dim=1), torch.stack([-sin, cos, torch.zeros_like(a)], dim=1)],
         dim=1,
     )
     return _warp(x, theta)

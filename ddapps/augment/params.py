@@ -48,8 +48,7 @@ class DSAParams:
     contrast: float = 0.5
 
     def __post_init__(self) -> None:
-        for name in ("scale", "rotate", "crop_pad", "cutout", "flip", "brightness",
-                     "saturation", "contrast"):
+        for name in ("scale", "rotate", "crop_pad", "cutout", "flip", "brightness", "saturation", "contrast"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise ConfigError(f"DSAParams.{name} must be a finite number >= 0, got {value!r}")

@@ -18,7 +18,17 @@ from ddapps.report import command_line, format_table, save_accuracy_plot, save_g
 from ddapps.runner import distill_and_evaluate
 from ddapps.utils.atomic import write_json
 
-COLUMNS = ("method", "ipc", "acc_mean", "n_eval", "eval_loss", "distill_seconds", "eval_seconds", "peak_mem_mb", "stored_floats")
+COLUMNS = (
+    "method",
+    "ipc",
+    "acc_mean",
+    "n_eval",
+    "eval_loss",
+    "distill_seconds",
+    "eval_seconds",
+    "peak_mem_mb",
+    "stored_floats",
+)
 
 
 def bench_core(

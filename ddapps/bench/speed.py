@@ -34,9 +34,16 @@ from ddapps.utils.seeding import make_generator
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("method", "ipc", "seconds_per_iter", "iters_per_second", "gflops_achieved", "gflops_matmul",
-           "matmul_fraction", "peak_mem_mb")
-
+COLUMNS = (
+    "method",
+    "ipc",
+    "seconds_per_iter",
+    "iters_per_second",
+    "gflops_achieved",
+    "gflops_matmul",
+    "matmul_fraction",
+    "peak_mem_mb",
+)
 
 
 @dataclass(frozen=True)
@@ -62,7 +69,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def matmul_gflops(device: torch.device | str, size: int = 2048, repeats: int = 5, dtype: torch.dtype = torch.float32) -> float:
+def matmul_gflops(
+    device: torch.device | str, size: int = 2048, repeats: int = 5, dtype: torch.dtype = torch.float32
+) -> float:
     """Best-of-``repeats`` GFLOP/s of one ``size`` x ``size`` matrix product (2 n^3 flops)."""
     device = torch.device(device)
     gen = make_generator(0)
@@ -145,7 +154,9 @@ def measure_method(
         if probe.count_flops:  # the first run; the others skip the counter
             flops = probe.flops
         if progress:
-            log.info("bench speed: %s ipc %s run %d/%d: %.4g s/iteration", method, ipc, run + 1, settings.repeats, times[-1])
+            log.info(
+                "bench speed: %s ipc %s run %d/%d: %.4g s/iteration", method, ipc, run + 1, settings.repeats, times[-1]
+            )
     mean = statistics.fmean(times)
     return {
         "method": method,
@@ -225,21 +236,47 @@ def bench_speed(
         for ipc in ipcs:
             for method in methods:
                 row = measure_method(
-                    benchmark, method, ipc, settings, seed=seed, device=device, progress=progress,
+                    benchmark,
+                    method,
+                    ipc,
+                    settings,
+                    seed=seed,
+                    device=device,
+                    progress=progress,
                     overrides=method_overrides(method, overrides or {}, out, benchmark.name),
                 )
-                rows.append(row | {"gflops_matmul": limit, "matmul_fraction": row["gflops_achieved"] / limit,
-                                   "precision": precision})
-    config = {"dataset": benchmark.describe(), "methods": list(methods), "ipc": list(ipcs), "seed": seed,
-              "precision": precision, "matmul_dtype": str(dtype).removeprefix("torch."), **asdict(settings)}
+                rows.append(
+                    row
+                    | {
+                        "gflops_matmul": limit,
+                        "matmul_fraction": row["gflops_achieved"] / limit,
+                        "precision": precision,
+                    }
+                )
+    config = {
+        "dataset": benchmark.describe(),
+        "methods": list(methods),
+        "ipc": list(ipcs),
+        "seed": seed,
+        "precision": precision,
+        "matmul_dtype": str(dtype).removeprefix("torch."),
+        **asdict(settings),
+    }
     table = format_table([display_row(r) for r in rows], COLUMNS)
-    report = "\n".join([
-        f"# ddapps bench speed: {benchmark.name}", "", f"Command: `{command_line()}`", "",
-        f"Per run: {settings.warmup} warm-up iterations, 1 FLOP-counted iteration, {settings.iterations} "
-        f"timed iterations; mean ± std of seconds/iteration over {settings.repeats} runs. `gflops_matmul`: "
-        f"best of {settings.matmul_repeats} {settings.matmul_size}^3 {config['matmul_dtype']} matmuls on the same "
-        f"device ({precision} precision). FLOPs count matmuls and convolutions (forward and backward).",
-        "", table, "",
-    ])
+    report = "\n".join(
+        [
+            f"# ddapps bench speed: {benchmark.name}",
+            "",
+            f"Command: `{command_line()}`",
+            "",
+            f"Per run: {settings.warmup} warm-up iterations, 1 FLOP-counted iteration, {settings.iterations} "
+            f"timed iterations; mean ± std of seconds/iteration over {settings.repeats} runs. `gflops_matmul`: "
+            f"best of {settings.matmul_repeats} {settings.matmul_size}^3 {config['matmul_dtype']} matmuls on the same "
+            f"device ({precision} precision). FLOPs count matmuls and convolutions (forward and backward).",
+            "",
+            table,
+            "",
+        ]
+    )
     write_run(out, "bench speed", config, device, rows, report)
     return rows

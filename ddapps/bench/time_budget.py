@@ -44,8 +44,10 @@ def fit_iterations(
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) < 4:
-        print("usage: python -m ddapps.bench.time_budget SPEED_RESULTS_JSON SECONDS_LEFT RESERVE METHOD=N ...",
-              file=sys.stderr)
+        print(
+            "usage: python -m ddapps.bench.time_budget SPEED_RESULTS_JSON SECONDS_LEFT RESERVE METHOD=N ...",
+            file=sys.stderr,
+        )
         return 2
     try:
         rows = json.loads(Path(args[0]).read_text())["rows"]

@@ -63,8 +63,11 @@ def add_core_parsers(sub: Any) -> None:
     core.add_argument("--budget", default="small", help="small | paper")
     core.add_argument("--n-eval", type=int, default=None)
     core.add_argument("--out", type=Path, default=Path("runs/bench-core"))
-    core.add_argument("--resume", action="store_true",
-                      help="reuse the (method, ipc) pairs OUT/pairs/ already holds for the same settings")
+    core.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse the (method, ipc) pairs OUT/pairs/ already holds for the same settings",
+    )
     add_run_args(core)
     speed = bsub.add_parser("speed", help="seconds per iteration, GFLOP/s vs measured matmul GFLOP/s, peak memory")
     add_data_args(speed, default="mnist")
@@ -74,8 +77,13 @@ def add_core_parsers(sub: Any) -> None:
     speed.add_argument("--warmup", type=int, default=2, help="untimed iterations (>= 1) before the FLOP-counted one")
     speed.add_argument("--repeats", type=int, default=3, help="runs per (method, ipc)")
     speed.add_argument("--matmul-size", type=int, default=2048, help="n of the n x n x n reference matmul")
-    speed.add_argument("--set", action="append", default=[], metavar="[METHOD.]KEY=VALUE",
-                       help="config override (JSON value) for one method, or every method having KEY")
+    speed.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="[METHOD.]KEY=VALUE",
+        help="config override (JSON value) for one method, or every method having KEY",
+    )
     speed.add_argument("--out", type=Path, default=Path("runs/bench-speed"))
     add_run_args(speed)
     _attach_handlers(sub)
@@ -128,9 +136,20 @@ def cmd_distill(args: argparse.Namespace) -> int:
     result.synset.save(out / "synset.safetensors")
     save_grid(result.synset, out / "grid.png", class_names=benchmark.class_names)
     row = result.row(benchmark.name)
-    config = {"method": args.method, "ipc": args.ipc, "seed": args.seed, "overrides": overrides,
-              "method_config": result.synset.meta["config"], "dataset": benchmark.describe(), "precision": args.precision}
-    columns = ["method", "ipc", "acc_mean", "n_eval", "distill_seconds", "peak_mem_mb"] if eval_config else ["method", "ipc", "distill_seconds", "peak_mem_mb"]
+    config = {
+        "method": args.method,
+        "ipc": args.ipc,
+        "seed": args.seed,
+        "overrides": overrides,
+        "method_config": result.synset.meta["config"],
+        "dataset": benchmark.describe(),
+        "precision": args.precision,
+    }
+    columns = (
+        ["method", "ipc", "acc_mean", "n_eval", "distill_seconds", "peak_mem_mb"]
+        if eval_config
+        else ["method", "ipc", "distill_seconds", "peak_mem_mb"]
+    )
     table = format_table([row], columns)
     report = f"# ddapps distill\n\nCommand: `{command_line()}`\n\n{table}\n\n![synthetic images](grid.png)\n"
     write_run(out, "distill", config, device, [row], report)
@@ -157,7 +176,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(table)
     if args.out is not None:
         config = {"set": str(args.set), "nets": args.nets, "n_eval": args.n_eval, "precision": args.precision}
-        write_run(args.out, "evaluate", config, device, rows, f"# ddapps evaluate\n\nCommand: `{command_line()}`\n\n{table}\n")
+        write_run(
+            args.out, "evaluate", config, device, rows, f"# ddapps evaluate\n\nCommand: `{command_line()}`\n\n{table}\n"
+        )
     return 0
 
 
@@ -169,13 +190,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     device = setup_run(args)
     benchmark = load_dataset("digits")
     rows = bench_core(
-        benchmark, ["random", "dm"], [1, 10], get_budget("demo"), args.out,
-        seed=args.seed, device=device, command="demo", progress=not args.quiet,
+        benchmark,
+        ["random", "dm"],
+        [1, 10],
+        get_budget("demo"),
+        args.out,
+        seed=args.seed,
+        device=device,
+        command="demo",
+        progress=not args.quiet,
     )
     by = {(r["method"], r["ipc"]): r["acc_mean"] for r in rows}
     for ipc in (1, 10):
-        print(f"IPC {ipc}: dm {by[('dm', ipc)]:.1f}% vs random {by[('random', ipc)]:.1f}% "
-              f"({by[('dm', ipc)] - by[('random', ipc)]:+.1f} points)")
+        print(
+            f"IPC {ipc}: dm {by[('dm', ipc)]:.1f}% vs random {by[('random', ipc)]:.1f}% "
+            f"({by[('dm', ipc)] - by[('random', ipc)]:+.1f} points)"
+        )
     print(f"wrote {args.out}/report.md, results.json, accuracy_vs_ipc.png, grids/")
     return 0
 
@@ -183,9 +213,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from ddapps.bench.core import COLUMNS, bench_core
     from ddapps.budgets import get_budget, with_eval
-    from ddapps.report import format_table
     from ddapps.methods import METHODS
     from ddapps.methods.base import benchmark_methods
+    from ddapps.report import format_table
 
     if args.bench == "speed":
         return cmd_bench_speed(args)
@@ -195,7 +225,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     private = [name for name in methods if METHODS.get(name).differentially_private]
     benchmark = load_benchmark(args, public_stats=bool(private))  # one normalisation for all, public if any is DP
     rows = bench_core(
-        benchmark, methods, args.ipc, budget, args.out, seed=args.seed, device=device, progress=not args.quiet,
+        benchmark,
+        methods,
+        args.ipc,
+        budget,
+        args.out,
+        seed=args.seed,
+        device=device,
+        progress=not args.quiet,
         resume=args.resume,
     )
     print(format_table(rows, COLUMNS))
@@ -207,12 +244,23 @@ def cmd_bench_speed(args: argparse.Namespace) -> int:
     from ddapps.report import format_table
 
     device = setup_run(args)
-    settings = SpeedSettings(iterations=args.iterations, warmup=args.warmup, repeats=args.repeats,
-                             matmul_size=args.matmul_size)
+    settings = SpeedSettings(
+        iterations=args.iterations, warmup=args.warmup, repeats=args.repeats, matmul_size=args.matmul_size
+    )
     overrides = parse_method_overrides(parse_key_values(args.set, "--set"), args.methods)
     benchmark = load_benchmark(args)
-    rows = bench_speed(benchmark, args.methods, args.ipc, settings, args.out, overrides=overrides, seed=args.seed,
-                       device=device, precision=args.precision, progress=True)  # one log line per run, not a bar
+    rows = bench_speed(
+        benchmark,
+        args.methods,
+        args.ipc,
+        settings,
+        args.out,
+        overrides=overrides,
+        seed=args.seed,
+        device=device,
+        precision=args.precision,
+        progress=True,
+    )  # one log line per run, not a bar
     print(format_table([display_row(r) for r in rows], COLUMNS))
     return 0
 

@@ -52,8 +52,12 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
-                   help="fp32, or bf16 autocast in distillation losses and evaluation training")
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "bf16"),
+        default="fp32",
+        help="fp32, or bf16 autocast in distillation losses and evaluation training",
+    )
 
 
 def parse_key_values(items: Sequence[str], flag: str) -> dict[str, Any]:
@@ -120,5 +124,3 @@ def refuse_private_statistics(distiller: Any, args: argparse.Namespace) -> bool:
             "and ddapps has no private-statistics budget; drop --zca (or use --set dp_epsilon=inf)"
         )
     return True
-
-

@@ -26,8 +26,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--num-experts", type=int, default=None, help="number of experts (default 100)")
     p.add_argument("--epochs", type=int, default=None, help="epochs per expert (default 50)")
     p.add_argument("--config", type=Path, help="JSON file of expert config overrides")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="one expert config override (JSON value), e.g. max_train_samples=5000")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="one expert config override (JSON value), e.g. max_train_samples=5000",
+    )
     p.add_argument("--resume", action="store_true", help="continue (or extend) an existing --out file")
     add_run_args(p)
     p.set_defaults(iterations=None)

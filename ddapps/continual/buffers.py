@@ -47,7 +47,13 @@ def parse_buffer(spec: str) -> tuple[str, str | None]:
 
 
 def make_buffer(
-    spec: str, mem_size: int, model: nn.Module, *, seed: int, options: BufferOptions, cache: dict[Any, Any] | None = None
+    spec: str,
+    mem_size: int,
+    model: nn.Module,
+    *,
+    seed: int,
+    options: BufferOptions,
+    cache: dict[Any, Any] | None = None,
 ) -> Any:
     """The storage policy named ``spec`` with ``max_size = mem_size`` (``cache``: see DistilledBuffer)."""
     from avalanche.training.storage_policy import (

@@ -32,8 +32,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
     p = subparsers.add_parser("continual", help="distilled replay memory vs Avalanche buffers (class-incremental)")
     p.add_argument("--benchmark", default="split-mnist", help="split-mnist | split-cifar10 | split-digits")
-    p.add_argument("--buffer", type=str_list, default=str_list(DEFAULT_BUFFERS),
-                   help=f"comma list of distilled:METHOD, reservoir, class-balanced, herding (default {DEFAULT_BUFFERS})")
+    p.add_argument(
+        "--buffer",
+        type=str_list,
+        default=str_list(DEFAULT_BUFFERS),
+        help=f"comma list of distilled:METHOD, reservoir, class-balanced, herding (default {DEFAULT_BUFFERS})",
+    )
     p.add_argument("--mem-size", type=int, default=100, help="memory size in images (floats honestly counted)")
     p.add_argument("--protocol", type=str_list, default=["gdumb", "replay"], help="replay, gdumb or both (comma list)")
     p.add_argument("--seeds", type=int_list, default=[0, 1, 2])
@@ -45,16 +49,25 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no per-run progress lines")
     b = p.add_argument_group("budget")
     b.add_argument("--distill-iterations", type=int, default=None, help="iterations of the distilling method")
-    b.add_argument("--distill-set", action="append", default=[], metavar="KEY=VALUE",
-                   help="a method config override (JSON value), e.g. net_options={\"width\":32}")
+    b.add_argument(
+        "--distill-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help='a method config override (JSON value), e.g. net_options={"width":32}',
+    )
     b.add_argument("--paper-distill", action="store_true", help="the method's paper config instead of the CPU budget")
     b.add_argument("--shrink", default="redistill", help="redistill | subselect (older classes when the budget falls)")
     b.add_argument("--labels", default="hard", help="hard | soft labels in the distilled memory")
     b.add_argument("--net", default="mlp", help="the continual learner (a ddapps network)")
     b.add_argument("--net-width", type=int, default=None)
     b.add_argument("--epochs", type=int, default=1, help="replay: epochs per experience")
-    b.add_argument("--gdumb-epochs", type=int, default=50,
-                   help="gdumb: epochs on the memory per experience (the measured CPU setting)")
+    b.add_argument(
+        "--gdumb-epochs",
+        type=int,
+        default=50,
+        help="gdumb: epochs on the memory per experience (the measured CPU setting)",
+    )
     b.add_argument("--batch-size", type=int, default=128)
     return p
 
@@ -97,11 +110,11 @@ def check_learner_args(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the comparison and write ``results.json``, ``report.md`` and the plot into ``--out``."""
     from ddapps.cli.common import setup_run
-    from ddapps.continual.scenarios import SPLITS, load_split
     from ddapps.continual.buffers import BufferOptions, parse_buffer
     from ddapps.continual.experiment import ContinualConfig, LearnerConfig, run_comparison, summarize
     from ddapps.continual.memory import check_modes
     from ddapps.continual.outputs import table, write_all
+    from ddapps.continual.scenarios import SPLITS, load_split
     from ddapps.methods import create_distiller
 
     if args.benchmark not in SPLITS:
@@ -137,7 +150,10 @@ def run(args: argparse.Namespace) -> int:
     def report(r: Any) -> None:
         if not args.quiet:
             accs = " ".join(f"{a:.1f}" for a in r.acc_per_experience)
-            print(f"{r.buffer:>16} {r.protocol:>6} seed {r.seed}: acc after each experience {accs} ({r.seconds:.0f}s)", flush=True)
+            print(
+                f"{r.buffer:>16} {r.protocol:>6} seed {r.seed}: acc after each experience {accs} ({r.seconds:.0f}s)",
+                flush=True,
+            )
 
     results = run_comparison(config, scenario, real, log_dir=args.out / "logs", device=device, on_result=report)
     rows = summarize(config, results)

@@ -106,7 +106,9 @@ def run_comparison(
         cache: dict[Any, Any] = {}
         for protocol in config.protocols:
             for spec in config.buffers:
-                result = run_one(config, scenario, real, spec, protocol, seed, cache=cache, log_dir=log_dir, device=device)
+                result = run_one(
+                    config, scenario, real, spec, protocol, seed, cache=cache, log_dir=log_dir, device=device
+                )
                 results.append(result)
                 if on_result is not None:
                     on_result(result)

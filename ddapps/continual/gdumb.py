@@ -35,7 +35,9 @@ class DistilledGDumbPlugin(SupervisedPlugin):
 
     def __init__(self, mem_size: int = 100, storage_policy: ExemplarsBuffer | None = None, **buffer_options: Any):
         super().__init__()
-        self.storage_policy = storage_policy if storage_policy is not None else DistilledBuffer(mem_size, **buffer_options)
+        self.storage_policy = (
+            storage_policy if storage_policy is not None else DistilledBuffer(mem_size, **buffer_options)
+        )
         self.mem_size = self.storage_policy.max_size
         self._init_state: dict[str, Any] | None = None
 

@@ -127,7 +127,9 @@ def split_synset(
     out: dict[int, ClassMemory] = {}
     for local, c in enumerate(classes):
         mask = hard == local
-        out[c] = ClassMemory(x[mask].detach().float().contiguous(), _labels(y[mask], classes, c, label_mode, num_classes))
+        out[c] = ClassMemory(
+            x[mask].detach().float().contiguous(), _labels(y[mask], classes, c, label_mode, num_classes)
+        )
     return out
 
 

@@ -27,7 +27,9 @@ def margins(rows: Sequence[Mapping[str, Any]]) -> list[str]:
         best = max(theirs, key=lambda r: r["final_acc_mean"])
         for r in mine:
             gap = r["final_acc_mean"] - best["final_acc_mean"]
-            lines.append(f"- {protocol}: {r['buffer']} {gap:+.2f} points vs the best Avalanche buffer ({best['buffer']})")
+            lines.append(
+                f"- {protocol}: {r['buffer']} {gap:+.2f} points vs the best Avalanche buffer ({best['buffer']})"
+            )
     return lines
 
 

@@ -103,9 +103,7 @@ def load_cifar10(roots: Sequence[Path], *, seed: int = 0) -> RawData:
     first = find_file(bin_dirs, ["data_batch_1.bin"])
     if first is not None:
         d = first.parent
-        train = _concat(
-            [_parse_binary(_require("CIFAR-10", d, f"data_batch_{i}.bin"), 1, 10) for i in range(1, 6)]
-        )
+        train = _concat([_parse_binary(_require("CIFAR-10", d, f"data_batch_{i}.bin"), 1, 10) for i in range(1, 6)])
         test_path = find_file([d], ["test_batch.bin"])
         partial = test_path is None
         if test_path is None:
@@ -118,9 +116,7 @@ def load_cifar10(roots: Sequence[Path], *, seed: int = 0) -> RawData:
         if first is None:
             raise missing_file_error("CIFAR-10", "data_batch_1.bin", bin_dirs + py_dirs)
         d = first.parent
-        train = _concat(
-            [_parse_python(_require("CIFAR-10", d, f"data_batch_{i}"), "labels", 10) for i in range(1, 6)]
-        )
+        train = _concat([_parse_python(_require("CIFAR-10", d, f"data_batch_{i}"), "labels", 10) for i in range(1, 6)])
         test = _parse_python(_require("CIFAR-10", d, "test_batch"), "labels", 10)
         partial = False
     return RawData(*train, *test, CIFAR10_CLASSES, test_partial=partial, source=str(d))

@@ -23,8 +23,6 @@ def load_digits(roots: Sequence[Path], *, seed: int = 0) -> RawData:
     bunch = sk_load_digits()
     images = bunch.images.astype(np.float32)[:, None]  # [N, 1, 8, 8], values 0..16
     labels = bunch.target.astype(np.int64)
-    train_x, test_x, train_y, test_y = train_test_split(
-        images, labels, test_size=0.3, stratify=labels, random_state=0
-    )
+    train_x, test_x, train_y, test_y = train_test_split(images, labels, test_size=0.3, stratify=labels, random_state=0)
     classes = tuple(str(d) for d in range(10))
     return RawData(train_x, train_y, test_x, test_y, classes, scale=16.0, source="sklearn.datasets.load_digits")

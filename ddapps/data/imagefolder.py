@@ -27,8 +27,7 @@ def _scan(folder: Path) -> dict[str, list[Path]]:
         files = sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in EXTENSIONS)
         if not files:
             raise DataError(
-                f"image folder {d} holds no {'/'.join(EXTENSIONS)} files; remove it or add the "
-                "class's images"
+                f"image folder {d} holds no {'/'.join(EXTENSIONS)} files; remove it or add the class's images"
             )
         found[d.name] = files
     if not found:

@@ -110,8 +110,7 @@ def from_tensors(
     classes = high + 1 if num_classes is None else int(num_classes)
     if low < 0 or high >= classes:
         raise DataError(
-            f"{name} labels must lie in [0, {classes}), got {low}..{high}; "
-            "relabel them or pass num_classes"
+            f"{name} labels must lie in [0, {classes}), got {low}..{high}; relabel them or pass num_classes"
         )
     raw = RawData(
         train_x, train_y.numpy(), test_x, test_y.numpy(),

@@ -48,9 +48,7 @@ def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float,
     return tuple(float(v) for v in mean), tuple(float(v) for v in std)
 
 
-def normalize_(
-    images: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]
-) -> torch.Tensor:
+def normalize_(images: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
     """Normalize ``images`` [N, C, H, W] in place, channel by channel, and return it."""
     for c, (m, s) in enumerate(zip(mean, std)):
         images[:, c].sub_(m).div_(s)

@@ -63,17 +63,14 @@ def find_file(dirs: Sequence[Path], names: Sequence[str]) -> Path | None:
     return None
 
 
-def missing_file_error(
-    dataset: str, filename: str, dirs: Sequence[Path], *, downloadable: bool = True
-) -> DataError:
+def missing_file_error(dataset: str, filename: str, dirs: Sequence[Path], *, downloadable: bool = True) -> DataError:
     """The one-line error for a dataset file found in none of ``dirs``."""
     first, rest = dirs[0], [str(d) for d in dirs[1:]]
     also = f" (also looked in {', '.join(rest)})" if rest else ""
     fix = "put the official files there, pass --data-dir DIR or set DDAPPS_DATA"
     fix += ", or use --download" if downloadable else ""
     return DataError(
-        f"{dataset} file {filename} not found in {first}{also}; "
-        f"raw, .gz and .xz copies are accepted; {fix}"
+        f"{dataset} file {filename} not found in {first}{also}; raw, .gz and .xz copies are accepted; {fix}"
     )
 
 

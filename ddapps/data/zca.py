@@ -63,9 +63,7 @@ class ZCA:
 
     def _check(self, x: torch.Tensor) -> None:
         if x.dim() < 2 or math.prod(x.shape[1:]) != self.dim:
-            raise DataError(
-                f"ZCA was fitted on images of {self.dim} values, got a batch of shape {tuple(x.shape)}"
-            )
+            raise DataError(f"ZCA was fitted on images of {self.dim} values, got a batch of shape {tuple(x.shape)}")
 
     def apply(self, x: torch.Tensor) -> torch.Tensor:
         """Whiten a batch ``x`` [N, ...] with ``prod(...) == D``; returns the same shape."""

@@ -61,12 +61,23 @@ def run(args: argparse.Namespace) -> int:
         synset.meta |= {"seed": args.seed, "world_size": world}
         if rank == 0:
             synset.save(args.out / "synset.safetensors")
-            row = {"dataset": benchmark.name, "method": args.method, "ipc": args.ipc, "world_size": world,
-                   "distill_seconds": round(seconds, 3)}
+            row = {
+                "dataset": benchmark.name,
+                "method": args.method,
+                "ipc": args.ipc,
+                "world_size": world,
+                "distill_seconds": round(seconds, 3),
+            }
             config = {"overrides": overrides, "seed": args.seed, "precision": args.precision, "world_size": world}
             command = command_line("torchrun ... -m ddapps.distributed")
-            write_run(args.out, f"distributed {args.method}", config, device, [row],
-                      f"# ddapps distributed {args.method}\n\nCommand: `{command}`\n\n{row}\n")
+            write_run(
+                args.out,
+                f"distributed {args.method}",
+                config,
+                device,
+                [row],
+                f"# ddapps distributed {args.method}\n\nCommand: `{command}`\n\n{row}\n",
+            )
         if world > 1:
             dist.barrier()  # no rank leaves the group while rank 0 is still writing
     finally:

@@ -56,7 +56,7 @@ class NoiseSource(ABC):
         """What a checkpoint must keep to resume the same draws (uint8; empty when nothing can be kept)."""
         return torch.zeros(0, dtype=torch.uint8)
 
-    def set_state(self, state: Tensor) -> None:
+    def set_state(self, state: Tensor) -> None:  # noqa: B027 - a secret source has nothing to restore
         """Restore :meth:`state` (nothing to restore for a secret source)."""
 
     def poisson_sample(self, indices: Tensor, rate: float) -> Tensor:

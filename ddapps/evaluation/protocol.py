@@ -116,7 +116,9 @@ def evaluate_tensors(
             generator=gen,
             **config.net_options,
         )
-        train_classifier(net, images, labels, settings, generator=gen, augment=augment, device=device, progress=progress)
+        train_classifier(
+            net, images, labels, settings, generator=gen, augment=augment, device=device, progress=progress
+        )
         accuracies.append(test_accuracy(net, benchmark.test.images, benchmark.test.labels, device=device))
     protocol = asdict(settings) | {"dsa_strategy": strategy if config.dsa else "none", "seed": seed}
     return EvalResult(net=config.net, accuracies=accuracies, seconds=time.perf_counter() - start, protocol=protocol)
@@ -147,7 +149,15 @@ def evaluate_synset(
     if lr is None and loss == "mse":
         lr = MSE_PROTOCOL_LR
     return evaluate_tensors(
-        images.detach(), labels.detach(), benchmark, config, seed=seed, lr=lr, loss=loss, device=device, progress=progress
+        images.detach(),
+        labels.detach(),
+        benchmark,
+        config,
+        seed=seed,
+        lr=lr,
+        loss=loss,
+        device=device,
+        progress=progress,
     )
 
 
@@ -189,6 +199,8 @@ def check_compatible(synset: SyntheticSet, benchmark: Benchmark) -> None:
             f"synthetic images have shape {list(images.shape[1:])} but {benchmark.name} images are {list(expected)}"
         )
     if synset.num_classes != benchmark.num_classes:
-        raise ConfigError(f"synthetic set has {synset.num_classes} classes, {benchmark.name} has {benchmark.num_classes}")
+        raise ConfigError(
+            f"synthetic set has {synset.num_classes} classes, {benchmark.name} has {benchmark.num_classes}"
+        )
     if (synset.zca is not None) != (benchmark.zca is not None):
         raise ConfigError("the synthetic set and the benchmark disagree on ZCA whitening (pass --zca to match)")

@@ -33,9 +33,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--budget", default="small", help="small | smoke | paper (see docs/federated.md)")
     p.add_argument("--method", default=None, help="registered distillation method (default dm)")
     p.add_argument("--ipc", type=int, default=None, help="synthetic images per class per client")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="method config override (JSON value)")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="method config override (JSON value)"
+    )
     p.add_argument("--model", default=None, help="global model network (default mlp)")
-    p.add_argument("--model-options", default=None, help='JSON, e.g. \'{"width": 128}\'')
+    p.add_argument("--model-options", default=None, help="JSON, e.g. '{\"width\": 128}'")
     p.add_argument("--server-epochs", type=int, default=None)
     p.add_argument("--local-epochs", type=int, default=None)
     p.add_argument("--max-per-client", type=int, default=None, help="subsample each partition (0: all)")

@@ -26,6 +26,8 @@ import time
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
+from ddapps.dp.mechanism import DPOptions
+from ddapps.federated import task
 from ddapps.federated.feddm import GlobalModelDM
 from ddapps.federated.mods import CONFIG_KEY, error_reply_mod, fault_injection_mod, partition_id
 from ddapps.federated.records import (
@@ -38,10 +40,8 @@ from ddapps.federated.records import (
 )
 from ddapps.federated.settings import FederatedConfig
 from ddapps.federated.synsets import empty_set, to_global, to_local
-from ddapps.federated import task
 from ddapps.methods import create_distiller
 from ddapps.methods.dm import DistributionMatching
-from ddapps.dp.mechanism import DPOptions
 from ddapps.utils.seeding import derive_seed, make_generator
 
 GLOBAL_MODEL_KEY = "global-model"
@@ -94,7 +94,9 @@ def distill(message: Message, context: Context) -> Message:
         local_set = distiller.distill(local, config.ipc, init=init, generator=gen)
         synset = to_global(local_set, classes, bench.num_classes, client=info)
     else:
-        synset = empty_set(bench.channels, bench.image_size, bench.num_classes, method=config.method, classes=[], client=info)
+        synset = empty_set(
+            bench.channels, bench.image_size, bench.num_classes, method=config.method, classes=[], client=info
+        )
     seconds = time.perf_counter() - start
     synset.meta.pop("distill_seconds", None)  # timing goes in the MetricRecord: byte counts stay reproducible
     content = synset_to_records(synset)

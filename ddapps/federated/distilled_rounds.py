@@ -24,12 +24,12 @@ from flwr.serverapp import Grid
 from ddapps.data import Benchmark
 from ddapps.errors import SyntheticSetError
 from ddapps.federated import task
-from ddapps.federated.wire_bytes import RunLog
 from ddapps.federated.client_app import GLOBAL_MODEL_KEY
 from ddapps.federated.mods import CONFIG_KEY
 from ddapps.federated.records import config_record, records_to_synset, state_to_arrays
 from ddapps.federated.settings import FederatedConfig
 from ddapps.federated.synsets import union
+from ddapps.federated.wire_bytes import RunLog
 from ddapps.synthetic import SyntheticSet
 from ddapps.utils.seeding import derive_seed, make_generator
 
@@ -91,7 +91,9 @@ def _note_client(log: RunLog, node: int, number: int, synset: SyntheticSet) -> N
         log.node_partitions[node] = int(client["partition_id"])
     privacy = synset.meta.get("privacy")
     if privacy is not None:
-        log.privacy.append({"round": number, "node_id": node, "partition_id": log.node_partitions.get(node), "privacy": privacy})
+        log.privacy.append(
+            {"round": number, "node_id": node, "partition_id": log.node_partitions.get(node), "privacy": privacy}
+        )
 
 
 def _dsa_strategy(config: FederatedConfig, bench: Benchmark) -> str | None:

@@ -8,8 +8,8 @@ a CPU-bound machine. The Ray engine is Flower's simulation runtime, with one act
 from __future__ import annotations
 
 from ddapps.errors import ConfigError
-from ddapps.federated.wire_bytes import RunLog
 from ddapps.federated.settings import FederatedConfig
+from ddapps.federated.wire_bytes import RunLog
 
 ENGINES = ("inprocess", "ray")
 

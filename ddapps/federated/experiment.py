@@ -15,9 +15,9 @@ import statistics
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from ddapps.federated.wire_bytes import RunLog
 from ddapps.federated.client_privacy import INF, client_privacy, privacy_lines, release_guarantee
 from ddapps.federated.settings import FederatedConfig
+from ddapps.federated.wire_bytes import RunLog
 
 COLUMNS = ["mode", "dataset", "clients", "alpha", "rounds", "bytes_up", "bytes_down", "acc_mean"]
 

@@ -18,10 +18,10 @@ from flwr.serverapp.strategy import FedAvg
 
 from ddapps.data import Benchmark
 from ddapps.federated import task
-from ddapps.federated.wire_bytes import RunLog
 from ddapps.federated.distilled_rounds import wait_for_nodes
 from ddapps.federated.records import arrays_to_state, config_record, state_to_arrays
 from ddapps.federated.settings import FederatedConfig
+from ddapps.federated.wire_bytes import RunLog
 
 
 class AccountedFedAvg(FedAvg):

@@ -41,8 +41,11 @@ class InProcessGrid(Grid):
         TaskIdentity.node_id = SUPERLINK_NODE_ID
         self.contexts = {
             NODE_ID_OFFSET + pid: Context(
-                run_id=run_id, node_id=NODE_ID_OFFSET + pid, node_config={"partition-id": pid, "num-partitions": num_nodes},
-                state=RecordDict(), run_config={},
+                run_id=run_id,
+                node_id=NODE_ID_OFFSET + pid,
+                node_config={"partition-id": pid, "num-partitions": num_nodes},
+                state=RecordDict(),
+                run_config={},
             )  # fmt: skip
             for pid in range(num_nodes)
         }

@@ -89,9 +89,7 @@ def make_partition(
     if max_per_client < 0:
         raise ConfigError(f"max_per_client must be >= 0, got {max_per_client}")
     if max_per_client:
-        parts = [
-            p[torch.randperm(p.numel(), generator=generator)[:max_per_client]].sort().values for p in parts
-        ]
+        parts = [p[torch.randperm(p.numel(), generator=generator)[:max_per_client]].sort().values for p in parts]
     return parts
 
 

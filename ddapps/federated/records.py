@@ -76,7 +76,7 @@ def records_to_synset(content: RecordDict) -> SyntheticSet:
         labels=t["labels"],
         num_classes=num_classes,
         lr=t["lr"].reshape(()) if "lr" in t else None,
-        factors={k[len("factor."):]: v for k, v in t.items() if k.startswith("factor.")},
+        factors={k[len("factor.") :]: v for k, v in t.items() if k.startswith("factor.")},
         factorization=None if factorization == _NO_FACTORIZATION else factorization,
         zca={"mean": t.get("zca.mean"), "matrix": t.get("zca.matrix")} if has_zca else None,
         meta=info,

@@ -15,10 +15,10 @@ from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
 from ddapps.federated import task
-from ddapps.federated.wire_bytes import RunLog
 from ddapps.federated.distilled_rounds import run_distilled
 from ddapps.federated.fedavg import run_fedavg
 from ddapps.federated.settings import FederatedConfig
+from ddapps.federated.wire_bytes import RunLog
 
 SERVER_LOOPS: dict[str, Callable[..., RunLog]] = {
     "oneshot": run_distilled,

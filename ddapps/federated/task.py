@@ -110,9 +110,7 @@ def initial_model(config: FederatedConfig, bench: Benchmark) -> nn.Module:
 
 def server_settings(config: FederatedConfig, loss: str = "cross_entropy") -> TrainSettings:
     """How the server trains the global model on synthetic data."""
-    return TrainSettings(
-        epochs=config.server_epochs, lr=config.server_lr, batch_size=config.server_batch, loss=loss
-    )
+    return TrainSettings(epochs=config.server_epochs, lr=config.server_lr, batch_size=config.server_batch, loss=loss)
 
 
 def local_settings(config: FederatedConfig) -> TrainSettings:
@@ -121,7 +119,11 @@ def local_settings(config: FederatedConfig) -> TrainSettings:
 
 
 def train(
-    net: nn.Module, images: Tensor, labels: Tensor, settings: TrainSettings, generator: torch.Generator,
+    net: nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    settings: TrainSettings,
+    generator: torch.Generator,
     augment_strategy: str | None = None,
 ) -> nn.Module:
     """Train ``net`` in place (optionally with DSA ``augment_strategy``)."""

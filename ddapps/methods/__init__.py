@@ -10,6 +10,7 @@ from ddapps.methods.base import (
     list_methods,
 )
 
+
 def _register_all() -> None:
     """Import every module of this package so each method registers itself (one file per family)."""
     import importlib

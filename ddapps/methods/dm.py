@@ -117,7 +117,9 @@ class DistributionMatching(IterativeDistiller):
             syn_batches.append(x_syn)
         return real_batches, syn_batches
 
-    def mean_embedding_gap(self, real_batches: Sequence[Tensor], syn_batches: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
+    def mean_embedding_gap(
+        self, real_batches: Sequence[Tensor], syn_batches: Sequence[Tensor]
+    ) -> tuple[Tensor, Tensor]:
         """``(sum_c ||mean psi(real_c) - mean psi(syn_c)||^2, psi(syn))`` with ``psi = self.net.embed``.
 
         Every class must have the same number of synthetic images; the real side runs under

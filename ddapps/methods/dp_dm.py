@@ -49,10 +49,10 @@ import torch
 from torch import Tensor
 
 from ddapps.data import Benchmark
+from ddapps.dp.mechanism import DPOptions, clip_rows
 from ddapps.methods.base import METHODS
 from ddapps.methods.dm import DistributionMatching, DMConfig
 from ddapps.methods.private import PrivateMethod
-from ddapps.dp.mechanism import DPOptions, clip_rows
 from ddapps.nets import reinitialize_
 
 

@@ -47,12 +47,12 @@ from torch import Tensor
 from torch.func import functional_call, vmap
 from torch.func import grad as func_grad
 
+from ddapps.dp.mechanism import DPOptions, PrivateRun, private_class_sums
+from ddapps.dp.noise import NoiseSource
 from ddapps.errors import ConfigError
 from ddapps.methods.base import METHODS
 from ddapps.methods.gradient_matching import DCConfig, GradientMatching
 from ddapps.methods.private import PrivateMethod
-from ddapps.dp.mechanism import DPOptions, PrivateRun, private_class_sums
-from ddapps.dp.noise import NoiseSource
 
 CHUNK = 64
 """Examples per vmap call: bounds the memory of per-example gradients (clipping is per row, so
@@ -111,7 +111,9 @@ class DPGradientMatching(PrivateMethod, GradientMatching):
         per_example = self.per_example_gradients(x, label)
         total = clipped_gradient_sum(per_example, cfg.clip_norm, run.noise_multiplier * cfg.clip_norm, run.noise)
         total = total / float(run.sample_rate * run.class_sizes[label])
-        return [chunk.view_as(p) for chunk, p in zip(total.split([p.numel() for p in self.net_params]), self.net_params)]
+        return [
+            chunk.view_as(p) for chunk, p in zip(total.split([p.numel() for p in self.net_params]), self.net_params)
+        ]
 
     def per_example_gradients(self, x: Tensor, label: int) -> Tensor:
         """``[B, P]``: each example's cross-entropy gradient, flattened over all parameters."""

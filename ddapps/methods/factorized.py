@@ -218,15 +218,26 @@ class FactorizedDistiller(IterativeDistiller):
         used = stored_floats(None, factors, self.unit_labels)
         placeholder = torch.zeros(real.num_classes * ipc, real.channels, *real.image_size)
         synset = self.make_synset(
-            real, ipc, placeholder, factorization_config=self.unit_layout.config, matcher=self.config.matcher,
-            units_per_class=self.unit_layout.units, images_per_class=self.images_per_class(),
-            stored_floats=used, budget_floats=budget_floats(real, ipc), dsa_strategy=_strategy(self.matcher),
+            real,
+            ipc,
+            placeholder,
+            factorization_config=self.unit_layout.config,
+            matcher=self.config.matcher,
+            units_per_class=self.unit_layout.units,
+            images_per_class=self.images_per_class(),
+            stored_floats=used,
+            budget_floats=budget_floats(real, ipc),
+            dsa_strategy=_strategy(self.matcher),
             **meta,
         )
         lr = params["lr"].detach().to("cpu", torch.float32).reshape(()) if "lr" in params else None
         return dataclasses.replace(
-            synset, images=None, labels=self.unit_labels.clone(), factors=factors,
-            factorization=self.factorization, lr=lr,
+            synset,
+            images=None,
+            labels=self.unit_labels.clone(),
+            factors=factors,
+            factorization=self.factorization,
+            lr=lr,
         )
 
     # ---------------------------------------------------------------- helpers

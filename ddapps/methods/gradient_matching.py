@@ -164,9 +164,7 @@ class GradientMatching(IterativeDistiller):
         return {"images": images.to(self.device).requires_grad_(True)}
 
     def make_optimizer(self, params: dict[str, Tensor]) -> torch.optim.Optimizer:
-        self.image_optimizer = torch.optim.SGD(
-            [params["images"]], lr=self.config.lr_img, momentum=self.config.momentum
-        )
+        self.image_optimizer = torch.optim.SGD([params["images"]], lr=self.config.lr_img, momentum=self.config.momentum)
         return self.image_optimizer
 
     def setup(self, real: Benchmark, ipc: int, generator: torch.Generator) -> None:

@@ -95,8 +95,12 @@ class HaBaDistiller(FactorizedDistiller):
                 units = self._bases_that_fit(real, ipc, count, s)
                 if units >= 1:
                     config = {
-                        "n_hallucinators": count, "channels": real.channels, "hidden": cfg.hidden,
-                        "kernel": cfg.kernel, "image_size": [h, w], "base_scale": s,
+                        "n_hallucinators": count,
+                        "channels": real.channels,
+                        "hidden": cfg.hidden,
+                        "kernel": cfg.kernel,
+                        "image_size": [h, w],
+                        "base_scale": s,
                     }
                     return Layout(units=units, per_unit=count, config=config)
         raise ConfigError(f"haba: not even one hallucinator and one basis per class fit ipc={ipc}; lower hidden")

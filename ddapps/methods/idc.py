@@ -30,9 +30,9 @@ from torch import Tensor
 from ddapps.data import Benchmark
 from ddapps.errors import ConfigError
 from ddapps.methods.base import METHODS, make_config
-from ddapps.methods.init import tile_images
 from ddapps.methods.factorized import FactorizedConfig, FactorizedDistiller, Layout, sample_real
 from ddapps.methods.gradient_matching import DSAConfig, SiameseAugmentedCondensation
+from ddapps.methods.init import tile_images
 from ddapps.methods.iterative import IterativeDistiller
 
 
@@ -61,8 +61,12 @@ class IDCConfig(FactorizedConfig):
 
     def matcher_overrides(self) -> dict[str, Any]:
         own = {
-            "dis_metric": self.dis_metric, "batch_real": self.batch_real, "batch_train": self.batch_train,
-            "lr_net": self.lr_net, "outer_loop": self.outer_loop, "inner_loop": self.inner_loop,
+            "dis_metric": self.dis_metric,
+            "batch_real": self.batch_real,
+            "batch_train": self.batch_train,
+            "lr_net": self.lr_net,
+            "outer_loop": self.outer_loop,
+            "inner_loop": self.inner_loop,
         }
         return own | super().matcher_overrides()
 

@@ -37,7 +37,9 @@ def initial_images(
         warm = _warm_images(init, c)
         missing = ipc - warm.shape[0]
         if mode == "real":
-            fresh = tile_images(real.train.sample_class(c, missing * factor**2, generator), factor) if missing else warm[:0]
+            fresh = (
+                tile_images(real.train.sample_class(c, missing * factor**2, generator), factor) if missing else warm[:0]
+            )
         else:
             fresh = torch.randn((missing, *shape), generator=generator)
         blocks.append(torch.cat([warm.to(fresh.dtype), fresh.to("cpu")]) if warm.numel() else fresh.to("cpu"))

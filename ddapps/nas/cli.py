@@ -18,8 +18,16 @@ def _add_proxy_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--width-scale", type=float, default=1.0, help="multiply every width of the space (CPU budgets)")
     p.add_argument("--proxy", default="distilled:dm", help="distilled:METHOD (distil now) or synset:PATH")
     p.add_argument("--ipc", type=int, default=10, help="images per class of the proxy set")
-    p.add_argument("--distill-budget", default="small", help="budget of the distillation (see ddapps.budgets): small | paper")
-    p.add_argument("--distill-set", action="append", default=[], metavar="KEY=VALUE", help="distillation config override (JSON value)")
+    p.add_argument(
+        "--distill-budget", default="small", help="budget of the distillation (see ddapps.budgets): small | paper"
+    )
+    p.add_argument(
+        "--distill-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="distillation config override (JSON value)",
+    )
     p.add_argument("--val-fraction", type=float, default=0.1, help="fraction of train held out for validation")
     p.add_argument("--val-size", type=int, default=1000, help="validation images used to score architectures")
     p.add_argument("--proxy-steps", type=int, default=30, help="SGD steps of training on the proxy")
@@ -45,12 +53,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     _add_proxy_args(search)
     search.add_argument("--strategy", default="regularized-evolution", help="random | regularized-evolution | grid")
     search.add_argument("--trials", type=int, default=20, help="maximum number of trials")
-    search.add_argument("--engine", default="sequential", help="sequential (in-process, no web server) | local (NNI training service + web UI)")
+    search.add_argument(
+        "--engine",
+        default="sequential",
+        help="sequential (in-process, no web server) | local (NNI training service + web UI)",
+    )
     search.add_argument("--concurrency", type=int, default=1, help="parallel trials (local engine)")
-    search.add_argument("--port", type=int, default=8080, help="web UI port (local engine; NNI listens on all interfaces)")
+    search.add_argument(
+        "--port", type=int, default=8080, help="web UI port (local engine; NNI listens on all interfaces)"
+    )
     search.add_argument("--population", type=int, default=100, help="regularized evolution: population size")
     search.add_argument("--tournament", type=int, default=25, help="regularized evolution: tournament (sample) size")
-    search.add_argument("--mutation-prob", type=float, default=0.05, help="regularized evolution: per-axis mutation probability")
+    search.add_argument(
+        "--mutation-prob", type=float, default=0.05, help="regularized evolution: per-axis mutation probability"
+    )
     search.add_argument("--top-k", type=int, default=3, help="architectures exported")
     search.add_argument("--retrain-steps", type=int, default=300, help="SGD steps retraining the best on the full data")
     return nas

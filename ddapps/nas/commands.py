@@ -38,7 +38,12 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
     if not 0 < args.val_fraction < 1:
         raise ConfigError(f"--val-fraction must be in (0, 1), got {args.val_fraction}")
     benchmark = load_dataset(
-        args.dataset, args.data_dir, download=args.download, zca=args.zca, val_fraction=args.val_fraction, seed=args.seed
+        args.dataset,
+        args.data_dir,
+        download=args.download,
+        zca=args.zca,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
     )
     synset, distill_seconds = obtain_synset(
         proxy, benchmark, args.ipc, overrides=overrides, seed=args.seed, device=device, progress=not args.quiet
@@ -88,10 +93,29 @@ def cmd_rank(args: argparse.Namespace) -> int:
     ]  # fmt: skip
     table = format_table(
         table_rows,
-        ["proxy", "ipc", "n_archs", "spearman [95% CI]", "kendall [95% CI]", "top5_overlap", "proxy_seconds", "reference_seconds", "speed-up", "proxy_acc_mean"],
+        [
+            "proxy",
+            "ipc",
+            "n_archs",
+            "spearman [95% CI]",
+            "kendall [95% CI]",
+            "top5_overlap",
+            "proxy_seconds",
+            "reference_seconds",
+            "speed-up",
+            "proxy_acc_mean",
+        ],
     )
     arch_table = format_table(
-        result.archs, ["arch", "params", "acc_reference", *[f"acc_{p}" for p in result.proxies], "seconds_reference", f"seconds_{result.proxies[0]}"]
+        result.archs,
+        [
+            "arch",
+            "params",
+            "acc_reference",
+            *[f"acc_{p}" for p in result.proxies],
+            "seconds_reference",
+            f"seconds_{result.proxies[0]}",
+        ],
     )
     run_config = {
         "dataset": benchmark.describe(), "space": space.describe(), "proxy": str(ctx["proxy"]), "ipc": args.ipc,
@@ -169,7 +193,20 @@ def cmd_search(args: argparse.Namespace) -> int:
         "proxy_steps": args.proxy_steps, "batch_size": args.batch_size, "val_size": args.val_size,
         "retrain_steps": retrain.steps, "nni_experiment_id": result.experiment_id,
     }  # fmt: skip
-    best_table = format_table([best_row], ["arch", "proxy_val_acc", "retrain_steps", "val_acc", "test_acc", "search_seconds", "retrain_seconds", "trials", "failed"])
+    best_table = format_table(
+        [best_row],
+        [
+            "arch",
+            "proxy_val_acc",
+            "retrain_steps",
+            "val_acc",
+            "test_acc",
+            "search_seconds",
+            "retrain_seconds",
+            "trials",
+            "failed",
+        ],
+    )
     report = (
         f"# ddapps nas search\n\nCommand: `{command_line()}`\n\n"
         f"Strategy {search_config.strategy} on NNI's {search_config.engine} engine, {len(result.trials)} trials "

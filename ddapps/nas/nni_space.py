@@ -33,7 +33,9 @@ class ConvNetSpace(ModelSpace):
     already scaled); the arguments are plain JSON-able values so NNI can serialize the space.
     """
 
-    def __init__(self, in_channels: int, num_classes: int, image_size: list[int], choices: dict[str, list[Any]]) -> None:
+    def __init__(
+        self, in_channels: int, num_classes: int, image_size: list[int], choices: dict[str, list[Any]]
+    ) -> None:
         super().__init__()
         options = {axis: nni.choice(axis, list(choices[axis])) for axis in AXES}
         with torch.device("meta"):

@@ -73,7 +73,12 @@ def random_subset(split: Split, ipc: int, generator: torch.Generator) -> tuple[T
     counts = split.class_counts()
     if ipc < 1 or int(counts.min()) < ipc:
         raise ConfigError(f"ipc {ipc} must be >= 1 and at most the smallest class ({int(counts.min())})")
-    index = torch.cat([split.class_indices(c)[torch.randperm(int(counts[c]), generator=generator)[:ipc]] for c in range(split.num_classes)])
+    index = torch.cat(
+        [
+            split.class_indices(c)[torch.randperm(int(counts[c]), generator=generator)[:ipc]]
+            for c in range(split.num_classes)
+        ]
+    )
     return split.images[index], split.labels[index]
 
 
@@ -93,7 +98,9 @@ def save_tensors(path: str | os.PathLike[str], images: Tensor, labels: Tensor) -
 
     target = Path(path)
     with atomic_path(target) as tmp:
-        save_file({"images": images.detach().float().contiguous(), "labels": labels.to(torch.int64).contiguous()}, str(tmp))
+        save_file(
+            {"images": images.detach().float().contiguous(), "labels": labels.to(torch.int64).contiguous()}, str(tmp)
+        )
     return target
 
 

@@ -155,7 +155,9 @@ def _summary(
         "reference_seconds": reference_seconds,
         "speedup": reference_seconds / proxy_seconds if proxy_seconds > 0 else None,
         "setup_seconds": extra_seconds,
-        "speedup_with_setup": reference_seconds / (proxy_seconds + extra_seconds) if proxy_seconds + extra_seconds > 0 else None,
+        "speedup_with_setup": reference_seconds / (proxy_seconds + extra_seconds)
+        if proxy_seconds + extra_seconds > 0
+        else None,
         "proxy_acc_mean": sum(got) / len(got),
         "reference_acc_mean": sum(ref) / len(ref),
     }

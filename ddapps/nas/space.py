@@ -60,7 +60,9 @@ class SpaceSpec:
                 raise ConfigError(
                     f"space {self.name!r}: unknown {axis} {unknown}; choose from {', '.join(sorted(table))}"
                 )
-        if not (isinstance(self.width_scale, (int, float)) and 0 < self.width_scale <= 1 and math.isfinite(self.width_scale)):
+        if not (
+            isinstance(self.width_scale, (int, float)) and 0 < self.width_scale <= 1 and math.isfinite(self.width_scale)
+        ):
             raise ConfigError(f"width_scale must be in (0, 1], got {self.width_scale!r}")
         narrowest = min(self.width) * self.width_scale
         if narrowest < MIN_WIDTH:
@@ -119,7 +121,9 @@ class SpaceSpec:
         generator: torch.Generator | None = None,
     ) -> nn.Module:
         """The core ConvNet of ``arch`` (initialized from ``generator`` when given)."""
-        return create_net("convnet", in_channels, num_classes, image_size, generator=generator, **self.net_options(arch))
+        return create_net(
+            "convnet", in_channels, num_classes, image_size, generator=generator, **self.net_options(arch)
+        )
 
     def describe(self) -> dict[str, Any]:
         """JSON-able description (for reports and ``results.json``)."""

@@ -17,8 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ddapps.errors import ConfigError
-from ddapps.evaluation.training import LOSSES, net_output_dim
-from ddapps.evaluation.training import protocol_loss
+from ddapps.evaluation.training import LOSSES, net_output_dim, protocol_loss
 
 
 @dataclass(frozen=True)

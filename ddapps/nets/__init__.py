@@ -16,4 +16,13 @@ from ddapps.nets.convnet import fitting_depth
 from ddapps.nets.factory import create_net, list_nets, net_options
 from ddapps.nets.init import reinitialize_
 
-__all__ = ["NETS", "Net", "batch_norm_layers", "create_net", "fitting_depth", "list_nets", "net_options", "reinitialize_"]
+__all__ = [
+    "NETS",
+    "Net",
+    "batch_norm_layers",
+    "create_net",
+    "fitting_depth",
+    "list_nets",
+    "net_options",
+    "reinitialize_",
+]

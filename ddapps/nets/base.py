@@ -60,9 +60,7 @@ class Net(nn.Module):
 
     feature_dim: int
 
-    def __init__(
-        self, features: nn.Module, in_channels: int, num_classes: int, image_size: tuple[int, int]
-    ) -> None:
+    def __init__(self, features: nn.Module, in_channels: int, num_classes: int, image_size: tuple[int, int]) -> None:
         super().__init__()
         check_positive("in_channels", in_channels)
         check_positive("num_classes", num_classes)

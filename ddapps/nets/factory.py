@@ -60,8 +60,7 @@ def create_net(
     if unknown:
         choices = ", ".join(sorted(accepted)) or "none"
         raise ConfigError(
-            f"network {name!r} got unknown option(s) {', '.join(map(repr, unknown))}; "
-            f"it accepts: {choices}"
+            f"network {name!r} got unknown option(s) {', '.join(map(repr, unknown))}; it accepts: {choices}"
         )
     if generator is None:
         return builder(in_channels, num_classes, image_size, **opts)

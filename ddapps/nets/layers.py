@@ -73,9 +73,7 @@ def make_pool(name: str, hw: tuple[int, int]) -> tuple[nn.Module, tuple[int, int
     return factory(), (hw[0] // 2, hw[1] // 2)
 
 
-def conv_out(
-    hw: tuple[int, int], kernel: int, stride: int, padding: tuple[int, int]
-) -> tuple[int, int]:
+def conv_out(hw: tuple[int, int], kernel: int, stride: int, padding: tuple[int, int]) -> tuple[int, int]:
     """Spatial size after a square convolution (the usual floor formula)."""
     return (
         (hw[0] + 2 * padding[0] - kernel) // stride + 1,

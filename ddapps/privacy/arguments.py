@@ -45,8 +45,11 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
     """The hyper-parameters of the pipelines (shared by ``audit``, ``utility`` and ``select``)."""
     for flag, kind, default, text in PIPELINE_FLAGS:
         p.add_argument(flag, type=kind, default=default, help=text)
-    p.add_argument("--dp-deterministic-noise", action="store_true",
-                   help="seeded DP noise: reproducible and NOT private (rows say private: false)")
+    p.add_argument(
+        "--dp-deterministic-noise",
+        action="store_true",
+        help="seeded DP noise: reproducible and NOT private (rows say private: false)",
+    )
 
 
 def seed_list(text: str) -> list[int]:

@@ -106,11 +106,17 @@ class AuditConfig:
         if self.pool_size < 8 or self.ipc < 1 or self.epochs < 1 or self.n_boot < 0:
             raise ConfigError("need pool_size >= 8, ipc >= 1, epochs >= 1 and n_boot >= 0")
         if self.shadows < 0 or self.shadows % 2:
-            raise ConfigError(f"shadows must be 0 or an even number (each record IN for exactly half), got {self.shadows}")
+            raise ConfigError(
+                f"shadows must be 0 or an even number (each record IN for exactly half), got {self.shadows}"
+            )
         if self.canaries is not None and (self.canaries < 0 or 0 < self.canaries < 4):
-            raise ConfigError(f"canaries must be 0 or >= 4 (two member and two non-member canaries), got {self.canaries}")
+            raise ConfigError(
+                f"canaries must be 0 or >= 4 (two member and two non-member canaries), got {self.canaries}"
+            )
         if self.n_canaries > self.pool_size - 4:
-            raise ConfigError(f"{self.n_canaries} canaries leave too few ordinary records in a pool of {self.pool_size}")
+            raise ConfigError(
+                f"{self.n_canaries} canaries leave too few ordinary records in a pool of {self.pool_size}"
+            )
         DPSGDConfig(dp_delta=self.dp_delta, clip_norm=self.clip_norm, batch_size=self.dpsgd_batch_size,
                     epochs=self.dpsgd_epochs, lr=self.dpsgd_lr)  # fmt: skip
 
@@ -195,7 +201,11 @@ def draw_split(real: Benchmark, config: AuditConfig, seed: int) -> AuditSplit:
     is_canary = torch.zeros(n, dtype=torch.bool)
     canary = torch.randperm(n, generator=gen)[:k]
     is_canary[canary] = True
-    shift = torch.randint(1, real.num_classes, (k,), generator=gen) if real.num_classes > 1 else torch.zeros(k, dtype=torch.long)
+    shift = (
+        torch.randint(1, real.num_classes, (k,), generator=gen)
+        if real.num_classes > 1
+        else torch.zeros(k, dtype=torch.long)
+    )
     labels[canary] = (labels[canary] + shift) % real.num_classes
     is_member = torch.zeros(n, dtype=torch.bool)
     gen = make_generator(derive_seed(seed, "members"))
@@ -289,7 +299,12 @@ def build_model(target: Target, data: Benchmark, config: AuditConfig, seed: int,
             epochs=config.dpsgd_epochs, lr=config.dpsgd_lr, dp_deterministic_noise=config.dp_deterministic_noise,
         )  # fmt: skip
         net, record = train_dpsgd(
-            net, data.train.images, data.train.labels, dpsgd, generator=make_generator(derive_seed(seed, "train")), device=device
+            net,
+            data.train.images,
+            data.train.labels,
+            dpsgd,
+            generator=make_generator(derive_seed(seed, "train")),
+            device=device,
         )
         return Built(net, None, record)
     synset = None
@@ -381,7 +396,9 @@ def run_audit(
                                      derive_seed(seed, key, "shadow", s), device)  # fmt: skip
                 _notify(on_model, f"{key} shadow {s}")
                 phis.append(mia.logit_confidence(logits_of(shadow.net, pool_images, device), split.labels))
-            scores["lira"] = mia.lira_scores(mia.logit_confidence(logits, split.labels), torch.stack(phis), split.shadow_in)
+            scores["lira"] = mia.lira_scores(
+                mia.logit_confidence(logits, split.labels), torch.stack(phis), split.shadow_in
+            )
         meta = _target_fields(target, built.privacy) | {"test_acc": acc}
         boot = make_generator(derive_seed(seed, key, "bootstrap"))  # a target's rows do not depend on the others
         rows += score_rows(scores, split, config, boot, seed, meta)
@@ -389,13 +406,20 @@ def run_audit(
             privacy.append({"seed": seed, "target": target.kind, "label": key} | built.privacy)
         if built.synset is not None:
             stats, closest = nearest_neighbours(built.synset, members.train.images, pool_images[~split.is_member])
-            memorization.append({"seed": seed, "target": target.kind, "init": target.init, "epsilon": _epsilon_field(target)} | stats)
+            memorization.append(
+                {"seed": seed, "target": target.kind, "init": target.init, "epsilon": _epsilon_field(target)} | stats
+            )
             pairs[key] = closest
     return {"rows": rows, "memorization": memorization, "pairs": pairs, "privacy": privacy}
 
 
 def score_rows(
-    scores: dict[str, Tensor], split: AuditSplit, config: AuditConfig, generator: torch.Generator, seed: int, meta: dict[str, Any]
+    scores: dict[str, Tensor],
+    split: AuditSplit,
+    config: AuditConfig,
+    generator: torch.Generator,
+    seed: int,
+    meta: dict[str, Any],
 ) -> list[dict[str, Any]]:
     """One row per attack and subset (``all``; ``canary`` when there are canaries)."""
     subsets = {"all": torch.ones_like(split.is_canary)}
@@ -425,7 +449,13 @@ def _target_fields(target: Target, record: dict[str, Any] | None) -> dict[str, A
     if record is not None and target.epsilon is not None and math.isfinite(target.epsilon):
         spent = record.get("nominal_epsilon", record.get("epsilon"))
     private = bool(record.get("private")) if record is not None else False
-    return {"target": target.kind, "init": target.init, "epsilon": _epsilon_field(target), "private": private, "eps_spent": spent}
+    return {
+        "target": target.kind,
+        "init": target.init,
+        "epsilon": _epsilon_field(target),
+        "private": private,
+        "eps_spent": spent,
+    }
 
 
 def _notify(callback: Callable[[str], None] | None, label: str) -> None:

@@ -33,8 +33,6 @@ PAPER_NOTE = (
 )
 
 
-
-
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``privacy`` with its ``audit`` and ``utility`` sub-commands."""
     from ddapps.cli.common import Parser
@@ -45,9 +43,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     _add_utility_parser(sub)
     add_select_parser(sub)
     c = sub.add_parser("combine", help="one report from audits of other seeds, or from utility curves of other methods")
-    c.add_argument("runs", nargs="+", type=Path,
-                   help="output folders of `ddapps privacy audit` (same settings, other seeds) or of "
-                        "`ddapps privacy utility` (same data, epsilons and seeds, other methods)")
+    c.add_argument(
+        "runs",
+        nargs="+",
+        type=Path,
+        help="output folders of `ddapps privacy audit` (same settings, other seeds) or of "
+        "`ddapps privacy utility` (same data, epsilons and seeds, other methods)",
+    )
     c.add_argument("--out", type=Path, required=True)
     return privacy
 
@@ -59,16 +61,34 @@ def _add_audit_parser(sub: argparse._SubParsersAction) -> None:
     a = sub.add_parser("audit", help="membership-inference audit of real, distilled, DP-distilled and DP-SGD targets",
                        description="Membership-inference audit (loss threshold, LiRA). " + PAPER_NOTE)  # fmt: skip
     add_data_args(a)
-    a.add_argument("--targets", type=str_list, default=list(DEFAULT_TARGETS),
-                   help=f"comma list of {', '.join(TARGETS)} (default: all but dp-dc)")
-    a.add_argument("--epsilons", type=eps_list, default=[1.0, 10.0, math.inf],
-                   help="epsilons of dp-dm/dp-sgd/dp-dc (inf: clipping without noise)")
-    a.add_argument("--pool-size", type=int, default=1000, help="pool of training images; half are members (digits has 1257)")
-    a.add_argument("--shadows", type=int, default=8, help="LiRA shadow models per target, even (0: loss attack only; paper: 64)")
-    a.add_argument("--canaries", type=int, default=None,
-                   help="pool records given a wrong label, scored separately (default: 2%% of the pool; 0: none)")
+    a.add_argument(
+        "--targets",
+        type=str_list,
+        default=list(DEFAULT_TARGETS),
+        help=f"comma list of {', '.join(TARGETS)} (default: all but dp-dc)",
+    )
+    a.add_argument(
+        "--epsilons",
+        type=eps_list,
+        default=[1.0, 10.0, math.inf],
+        help="epsilons of dp-dm/dp-sgd/dp-dc (inf: clipping without noise)",
+    )
+    a.add_argument(
+        "--pool-size", type=int, default=1000, help="pool of training images; half are members (digits has 1257)"
+    )
+    a.add_argument(
+        "--shadows", type=int, default=8, help="LiRA shadow models per target, even (0: loss attack only; paper: 64)"
+    )
+    a.add_argument(
+        "--canaries",
+        type=int,
+        default=None,
+        help="pool records given a wrong label, scored separately (default: 2%% of the pool; 0: none)",
+    )
     a.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples for the AUC and TPR intervals")
-    a.add_argument("--seeds", type=seed_list, default=None, help="comma list of seeds, one audit each (default: --seed)")
+    a.add_argument(
+        "--seeds", type=seed_list, default=None, help="comma list of seeds, one audit each (default: --seed)"
+    )
     add_pipeline_args(a)
     a.add_argument("--out", type=Path, required=True)
     add_run_args(a)
@@ -82,23 +102,22 @@ def _add_utility_parser(sub: argparse._SubParsersAction) -> None:
                        description="Privacy-utility curve. Hyper-parameters are inputs (choose them on public data, "
                                    "never on the test split).")  # fmt: skip
     add_data_args(u)
-    u.add_argument("--methods", type=str_list, default=["dp-dm", "dp-sgd"], help=f"comma list of {', '.join(DP_TARGETS)}")
-    u.add_argument("--epsilons", type=eps_list, default=[0.5, 1.0, 2.0, 5.0, 10.0, math.inf],
-                   help="epsilons (inf: clipping without noise, drawn at the right of the plot)")
-    u.add_argument("--train-size", type=int, default=500,
-                   help="stratified training subset per seed (0: the whole training split)")
+    u.add_argument(
+        "--methods", type=str_list, default=["dp-dm", "dp-sgd"], help=f"comma list of {', '.join(DP_TARGETS)}"
+    )
+    u.add_argument(
+        "--epsilons",
+        type=eps_list,
+        default=[0.5, 1.0, 2.0, 5.0, 10.0, math.inf],
+        help="epsilons (inf: clipping without noise, drawn at the right of the plot)",
+    )
+    u.add_argument(
+        "--train-size", type=int, default=500, help="stratified training subset per seed (0: the whole training split)"
+    )
     u.add_argument("--seeds", type=seed_list, default=None, help="comma list of seeds (default: --seed)")
     add_pipeline_args(u)
     u.add_argument("--out", type=Path, required=True)
     add_run_args(u)
-
-
-
-
-
-
-
-
 
 
 def run(args: argparse.Namespace) -> int:
@@ -177,7 +196,9 @@ def run_combine_command(args: argparse.Namespace) -> int:
     if kinds == {"privacy utility"}:
         return _combine_utility(args, docs)
     if kinds != {"privacy audit"}:
-        raise ConfigError("every folder must hold the results of `ddapps privacy audit`, or every one of `ddapps privacy utility`")
+        raise ConfigError(
+            "every folder must hold the results of `ddapps privacy audit`, or every one of `ddapps privacy utility`"
+        )
     base = {k: v for k, v in docs[0]["config"].items() if k != "seeds"}
     if any({k: v for k, v in d["config"].items() if k != "seeds"} != base for d in docs[1:]):
         raise ConfigError("the audits differ in more than their seeds; combine only runs of the same settings")

@@ -68,7 +68,11 @@ class DPSGDConfig(DPOptions):
 def noise_generators(config: DPSGDConfig, generator: torch.Generator) -> tuple[torch.Generator, torch.Generator, str]:
     """``(sampling generator, noise generator, source)``: secret seeds, or drawn from ``generator``."""
     if config.dp_deterministic_noise:
-        return make_generator(draw_seed(generator)), make_generator(draw_seed(generator)), "seeded (deterministic; not private)"
+        return (
+            make_generator(draw_seed(generator)),
+            make_generator(draw_seed(generator)),
+            "seeded (deterministic; not private)",
+        )
     secret = [int.from_bytes(os.urandom(8), "big") for _ in range(2)]
     return make_generator(secret[0]), make_generator(secret[1]), "torch generator seeded from os.urandom"
 
@@ -100,7 +104,9 @@ def train_dpsgd(
     net.to(device).train()
     sampling, noise, source = noise_generators(config, generator)
     loader = torch.utils.data.DataLoader(
-        torch.utils.data.TensorDataset(images.to(device), labels.to(device)), batch_size=config.batch_size, generator=sampling
+        torch.utils.data.TensorDataset(images.to(device), labels.to(device)),
+        batch_size=config.batch_size,
+        generator=sampling,
     )
     optimizer = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=config.momentum)
     common = dict(module=net, optimizer=optimizer, data_loader=loader, max_grad_norm=config.clip_norm,

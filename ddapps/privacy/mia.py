@@ -93,7 +93,9 @@ def gaussian_fit(phi: Tensor, mask: Tensor, min_var: float = MIN_VAR) -> tuple[T
     sq = ((phi - mu) ** 2 * m).sum(dim=0)
     enough = count >= 2
     dof = (count - 1).clamp_min(1)
-    global_var = sq[enough].sum() / dof[enough].sum() if enough.any() else ((phi - overall) ** 2 * m).sum() / (count.sum() - 1)
+    global_var = (
+        sq[enough].sum() / dof[enough].sum() if enough.any() else ((phi - overall) ** 2 * m).sum() / (count.sum() - 1)
+    )
     var = torch.where(enough, sq / dof, global_var)
     return mu, var.clamp_min(min_var)
 

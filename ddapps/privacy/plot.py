@@ -35,8 +35,12 @@ def save_closest_pairs(pairs: dict[str, tuple[Tensor, Tensor, Tensor]], real: Be
                 ax.imshow((img[0] if img.shape[0] == 1 else img.permute(1, 2, 0)).numpy(), cmap=cmap, vmin=0, vmax=1)
                 if i == 0:
                     ax.set_title(f"d={float(dist[j]):.2f}", fontsize=7)
-        axes[2 * r][0].text(-0.5, 0.5, f"{label}\nsynthetic", transform=axes[2 * r][0].transAxes, ha="right", va="center", fontsize=7)
-        axes[2 * r + 1][0].text(-0.5, 0.5, "nearest\nmember", transform=axes[2 * r + 1][0].transAxes, ha="right", va="center", fontsize=7)
+        axes[2 * r][0].text(
+            -0.5, 0.5, f"{label}\nsynthetic", transform=axes[2 * r][0].transAxes, ha="right", va="center", fontsize=7
+        )
+        axes[2 * r + 1][0].text(
+            -0.5, 0.5, "nearest\nmember", transform=axes[2 * r + 1][0].transAxes, ha="right", va="center", fontsize=7
+        )
     fig.suptitle("closest synthetic / training pairs (L2, normalised pixels)", fontsize=9)
     fig.tight_layout()
     buffer = io.BytesIO()
@@ -71,6 +75,8 @@ def save_utility_plot(summary: Sequence[Mapping[str, Any]], path: str | Path, *,
     ax.set_xscale("log")
     ticks = sorted(set(finite)) + ([inf_at] if any(r["epsilon"] == "inf" for r in summary) else [])
     ax.set_xticks(ticks)
-    ax.set_xticklabels([f"{t:g}" for t in sorted(set(finite))] + (["inf\n(no noise)"] if len(ticks) > len(set(finite)) else []))
+    ax.set_xticklabels(
+        [f"{t:g}" for t in sorted(set(finite))] + (["inf\n(no noise)"] if len(ticks) > len(set(finite)) else [])
+    )
     ax.minorticks_off()
     save_accuracy_axes(fig, ax, path, xlabel="epsilon", title=title)

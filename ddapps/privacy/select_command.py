@@ -27,8 +27,12 @@ def add_select_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--epsilons", type=eps_list, default=[1.0, 10.0])
     p.add_argument("--lr-imgs", type=eps_list, default=[10.0, 100.0, 300.0], help="candidate image learning rates")
     p.add_argument("--iterations-grid", type=int_list, default=[50, 200], help="candidate iteration counts")
-    p.add_argument("--exclude", type=int, default=1000,
-                   help="the private pool: the first N images of the audit's pool permutation are never used")
+    p.add_argument(
+        "--exclude",
+        type=int,
+        default=1000,
+        help="the private pool: the first N images of the audit's pool permutation are never used",
+    )
     p.add_argument("--public-size", type=int, default=500, help="public images used (a part becomes validation)")
     p.add_argument("--val-fraction", type=float, default=0.4)
     p.add_argument("--seeds", type=int_list, default=[0])
@@ -57,7 +61,10 @@ def run_select(args: argparse.Namespace) -> int:
     print(f"privacy select: {config.candidates} candidate runs (distillation + one model each)", flush=True)
     result = select(real, config, progress=not args.quiet)
     chosen = [{"epsilon": eps, **values} for eps, values in result["selected"].items()]
-    cfg = asdict(config) | {"dataset": args.dataset, "epsilons": [e if math.isfinite(e) else "inf" for e in config.epsilons]}
+    cfg = asdict(config) | {
+        "dataset": args.dataset,
+        "epsilons": [e if math.isfinite(e) else "inf" for e in config.epsilons],
+    }
     cfg["pipeline"]["epsilons"] = [e if math.isfinite(e) else "inf" for e in config.pipeline.epsilons]
     report = "\n\n".join([
         f"# Selection of {args.method} settings: {args.dataset}",

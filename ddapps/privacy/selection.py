@@ -89,7 +89,9 @@ def split_validation(public: Benchmark, fraction: float, ipc: int) -> tuple[Benc
     train, val = public.train.subset(keep), public.train.subset(held)
     smallest = int(train.class_counts().min())
     if smallest < ipc:
-        raise ConfigError(f"the public part keeps only {smallest} images of some class for ipc={ipc}; raise --public-size")
+        raise ConfigError(
+            f"the public part keeps only {smallest} images of some class for ipc={ipc}; raise --public-size"
+        )
     return dataclasses.replace(public, train=train, val=None), val
 
 
@@ -105,7 +107,9 @@ def select(real: Benchmark, config: SelectionConfig, *, progress: bool = False) 
         data, val = split_validation(public, config.val_fraction, config.pipeline.ipc)
         for eps, lr_img, iters in grid:
             pipeline = dataclasses.replace(config.pipeline, lr_img=lr_img, iterations=iters)
-            built = build_model(Target(config.method, eps), data, pipeline, derive_seed(seed, "select"), torch.device("cpu"))
+            built = build_model(
+                Target(config.method, eps), data, pipeline, derive_seed(seed, "select"), torch.device("cpu")
+            )
             acc = test_accuracy(built.net, val.images, val.labels)
             rows.append({"epsilon": _eps(eps), "lr_img": lr_img, "iterations": iters, "seed": seed, "val_acc": acc})
             bar.update()
@@ -113,7 +117,9 @@ def select(real: Benchmark, config: SelectionConfig, *, progress: bool = False) 
     chosen = {}
     for eps in config.epsilons:
         means = {
-            (lr, it): sum(r["val_acc"] for r in rows if (r["epsilon"], r["lr_img"], r["iterations"]) == (_eps(eps), lr, it))
+            (lr, it): sum(
+                r["val_acc"] for r in rows if (r["epsilon"], r["lr_img"], r["iterations"]) == (_eps(eps), lr, it)
+            )
             / len(config.seeds)
             for lr, it in itertools.product(config.lr_imgs, config.iterations)
         }

@@ -45,7 +45,9 @@ class UtilityConfig:
     def __post_init__(self) -> None:
         unknown = sorted(set(self.methods) - set(DP_TARGETS))
         if unknown or not self.methods:
-            raise ConfigError(f"unknown method(s) {', '.join(unknown) or '(none)'}; choose from: {', '.join(DP_TARGETS)}")
+            raise ConfigError(
+                f"unknown method(s) {', '.join(unknown) or '(none)'}; choose from: {', '.join(DP_TARGETS)}"
+            )
         if not self.epsilons or any(not (e > 0) for e in self.epsilons):
             raise ConfigError("epsilons must be > 0 (inf for no noise)")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):

@@ -16,8 +16,8 @@ import torch
 from torch import Tensor
 
 from ddapps.data import Benchmark
-from ddapps.evaluation.protocol import MSE_PROTOCOL_LR
 from ddapps.errors import ConfigError
+from ddapps.evaluation.protocol import MSE_PROTOCOL_LR
 from ddapps.methods.base import DistillerConfig
 from ddapps.methods.init import INIT_MODES, initial_images
 from ddapps.methods.iterative import IterativeDistiller
@@ -98,9 +98,7 @@ class KernelDistiller(IterativeDistiller):
         return self.real_images[pick], self.real_targets[pick]
 
     @abstractmethod
-    def kernels(
-        self, x_s: Tensor, x_t: Tensor, generator: torch.Generator, iteration: int
-    ) -> tuple[Tensor, Tensor]:
+    def kernels(self, x_s: Tensor, x_t: Tensor, generator: torch.Generator, iteration: int) -> tuple[Tensor, Tensor]:
         """``(K_ss [n, n], K_ts [T, n])`` for support ``x_s`` (differentiable) and targets ``x_t``."""
 
     def loss(

@@ -91,9 +91,7 @@ class FRePo(KernelDistiller):
         self.pool = ModelPool(nets, lr=cfg.lr_net, max_updates=cfg.max_online_updates)
         self.current = 0
 
-    def kernels(
-        self, x_s: Tensor, x_t: Tensor, generator: torch.Generator, iteration: int
-    ) -> tuple[Tensor, Tensor]:
+    def kernels(self, x_s: Tensor, x_t: Tensor, generator: torch.Generator, iteration: int) -> tuple[Tensor, Tensor]:
         i = int(torch.randint(len(self.pool), (1,), generator=generator))
         if self.pool.expired(i):
             self.pool.reset_(i, generator)

@@ -67,9 +67,7 @@ class KIP(KernelDistiller):
     config: KIPConfig
     smoke_config = {"iterations": 4, "batch_real": 16}
 
-    def kernels(
-        self, x_s: Tensor, x_t: Tensor, generator: torch.Generator, iteration: int
-    ) -> tuple[Tensor, Tensor]:
+    def kernels(self, x_s: Tensor, x_t: Tensor, generator: torch.Generator, iteration: int) -> tuple[Tensor, Tensor]:
         cfg = self.config
         opts = {"kind": cfg.kernel, "depth": cfg.depth, "weight_var": cfg.weight_var, "bias_var": cfg.bias_var}
         x_s, x_t = x_s.to(self.dtype), x_t.to(self.dtype)

@@ -117,9 +117,7 @@ class RFAD(KernelDistiller):
             for _ in range(cfg.n_models)
         ]
 
-    def kernels(
-        self, x_s: Tensor, x_t: Tensor, generator: torch.Generator, iteration: int
-    ) -> tuple[Tensor, Tensor]:
+    def kernels(self, x_s: Tensor, x_t: Tensor, generator: torch.Generator, iteration: int) -> tuple[Tensor, Tensor]:
         cfg = self.config
         k_ss = k_ts = None
         for net in self.nets:

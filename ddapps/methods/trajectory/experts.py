@@ -121,8 +121,12 @@ def train_experts(
     device = torch.device(device)
     strategy = (cfg.dsa_strategy or default_strategy(benchmark.name)) if cfg.dsa else "none"
     net = create_net(
-        cfg.net, benchmark.channels, benchmark.num_classes, benchmark.image_size,
-        generator=make_generator(derive_seed(base_seed, "build")), **cfg.net_options,
+        cfg.net,
+        benchmark.channels,
+        benchmark.num_classes,
+        benchmark.image_size,
+        generator=make_generator(derive_seed(base_seed, "build")),
+        **cfg.net_options,
     ).to(device)
     spec = FlatSpec.of(net)
     meta = _header(cfg, benchmark, spec, base_seed, strategy)
@@ -136,8 +140,13 @@ def train_experts(
     images, labels = _training_data(benchmark, cfg.max_train_samples, base_seed)
     images, labels = images.to(device), labels.to(device)
     dsa = DSA(strategy) if cfg.dsa else None
-    bar = tqdm(range(len(trajectories), cfg.num_experts), initial=len(trajectories), total=cfg.num_experts,
-               desc="experts", disable=not progress)
+    bar = tqdm(
+        range(len(trajectories), cfg.num_experts),
+        initial=len(trajectories),
+        total=cfg.num_experts,
+        desc="experts",
+        disable=not progress,
+    )
     for index in bar:
         start = time.perf_counter()
         gen = make_generator(derive_seed(base_seed, "expert", index))

@@ -156,8 +156,12 @@ class MatchingTrainingTrajectories(IterativeDistiller):
         cfg = self.config
         if cfg.auto_experts:
             return train_experts(
-                real, cfg.expert_config(), cfg.expert_file, seed=cfg.experts_seed,
-                device=self.device, progress=self.progress,
+                real,
+                cfg.expert_config(),
+                cfg.expert_file,
+                seed=cfg.experts_seed,
+                device=self.device,
+                progress=self.progress,
             )
         if cfg.expert_file is None:
             raise ConfigError(
