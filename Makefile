@@ -25,6 +25,7 @@ test: install lint
 lint: install
 	$(BIN)/python -m ruff check ddapps
 	$(BIN)/python -m ruff format --check ddapps
+	$(BIN)/python -m mypy
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -60,8 +60,7 @@ class Budget:
         overrides = dict(self.method_overrides.get(method, {}))
         if ipc is not None:
             overrides |= self.method_overrides.get(f"{method}@{ipc}", {})
-        fields = METHODS.get(method).config_class.__dataclass_fields__
-        if self.net_options and "net_options" in fields:
+        if self.net_options and METHODS.get(method).accepts("net_options"):
             overrides["net_options"] = dict(self.net_options) | overrides.get("net_options", {})
         return overrides
 
@@ -73,6 +72,15 @@ class Budget:
 
 
 SECTIONS = ("speed", "continual", "federated", "privacy")
+
+_PRIVACY_PAPER: dict[str, Any] = {"shadows": 64, "iterations": 1000, "seeds": [0, 1, 2]}
+"""``ddapps privacy audit/utility``: LiRA's 64 shadow models (Carlini et al., S&P 2022), 1,000
+distillation iterations, three seeds. The command line's own defaults are the ``small`` budget."""
+_PRIVACY_SMOKE: dict[str, Any] = {
+    "shadows": 2, "iterations": 4, "epochs": 3, "ipc": 2, "pool_size": 200, "n_boot": 20, "dpsgd_epochs": 1,
+    "train_size": 100,
+}  # fmt: skip
+"""Seconds-long audits and utility curves (numbers meaningless)."""
 
 _SPEED = {
     "mtt": {"auto_experts": True, "max_start_epoch": 1, "expert_epochs": 1,
@@ -109,7 +117,12 @@ BUDGETS: dict[str, Budget] = {
             "50 epochs first; evaluation: 5 nets x 1000 epochs with DSA)"
         ),
         method_overrides={"mtt": {"auto_experts": True}, "haba": {"matcher_options": {"auto_experts": True}}},
-        sections={"speed": _SPEED, "continual": {"default": {}, "methods": {}}, "federated": _FEDERATED_PAPER},
+        sections={
+            "speed": _SPEED,
+            "continual": {"default": {}, "methods": {}},
+            "federated": _FEDERATED_PAPER,
+            "privacy": _PRIVACY_PAPER,
+        },
     ),
     "small": Budget(
         name="small",
@@ -194,7 +207,12 @@ def smoke_budget() -> Budget:
         description="pipeline check only: each method's smoke_config, 2 nets x 2 epochs (numbers meaningless)",
         method_overrides={name: dict(METHODS.get(name).smoke_config) for name in METHODS.names()},
         eval=EvalConfig(n_eval=2, epochs=2, net_options={"width": 16}),
-        sections={"speed": _SPEED, "continual": _CONTINUAL_SMALL, "federated": _FEDERATED_SMOKE},
+        sections={
+            "speed": _SPEED,
+            "continual": _CONTINUAL_SMALL,
+            "federated": _FEDERATED_SMOKE,
+            "privacy": _PRIVACY_SMOKE,
+        },
     )
 
 

@@ -2,8 +2,13 @@
 
 A synthetic set holds the stored images (or the parameters of a factorization and its decoder's
 name), hard (``int64 [N]``) or soft (``float32 [N, K]``) labels, an optional learned learning rate,
-the ZCA transform the images live in, and JSON metadata (method, config, dataset, ipc, seed,
-normalization, DSA strategy, schema version).
+the ZCA transform the images live in, and two typed fields that drive behaviour: the
+:class:`EvalProtocol` (the loss, label mode and learning rate the set is meant to be trained with)
+and the decoder's ``factorization_config``. ``meta`` is JSON provenance only (method, config,
+dataset, ipc, seed, normalization, DSA strategy); nothing reads it to decide what to do.
+
+Schema 2 stores ``eval_protocol`` and ``factorization_config`` beside ``meta`` in the header;
+schema-1 files (where both lived inside ``meta``) still load and are migrated on reading.
 
 On disk it is one ``.safetensors`` file: tensors as safetensors, metadata as JSON in the
 safetensors header (a readable ``.json`` copy is written beside it). Loading parses only
@@ -28,9 +33,53 @@ from ddapps.errors import SyntheticSetError
 from ddapps.factorization import DECODERS, stored_floats
 from ddapps.utils.atomic import atomic_path, write_json
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_SCHEMAS = (1, 2)
+EVAL_LOSSES = ("cross_entropy", "mse")
 _MAX_TENSORS = 64
 _MAX_META_BYTES = 8 * 2**20
+
+
+@dataclass(frozen=True)
+class EvalProtocol:
+    """How a synthetic set is meant to be trained on.
+
+    Attributes:
+        loss: ``"cross_entropy"`` (data-matching methods) or ``"mse"`` against the labels, as the
+            kernel methods evaluate (KIP, Nguyen et al., ICLR 2021; FRePo, Zhou et al., NeurIPS 2022).
+        labels: how the labels were made (``"hard"``, ``"centered one-hot"``, ``"learned"`` ...).
+        lr: the learning rate the protocol trains with when the set has no learned ``lr``.
+        note: a sentence for the report.
+    """
+
+    loss: str = "cross_entropy"
+    labels: str = "hard"
+    lr: float | None = None
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.loss not in EVAL_LOSSES:
+            raise SyntheticSetError(f"eval_protocol loss must be one of {', '.join(EVAL_LOSSES)}, got {self.loss!r}")
+        if not isinstance(self.labels, str) or not isinstance(self.note, str):
+            raise SyntheticSetError("eval_protocol labels and note must be strings")
+        if self.lr is not None and (
+            isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not 0 < self.lr < math.inf
+        ):
+            raise SyntheticSetError(f"eval_protocol lr must be a positive finite number or null, got {self.lr!r}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form stored in the file's header."""
+        return {"loss": self.loss, "labels": self.labels, "lr": self.lr, "note": self.note}
+
+    @classmethod
+    def from_dict(cls, value: Any) -> "EvalProtocol":
+        """Parse the header's JSON object; unknown keys or wrong types raise SyntheticSetError."""
+        if not isinstance(value, dict):
+            raise SyntheticSetError("eval_protocol must be a JSON object")
+        unknown = sorted(set(value) - {"loss", "labels", "lr", "note"})
+        if unknown:
+            raise SyntheticSetError(f"unknown eval_protocol field(s) {unknown}")
+        return cls(**value)
 
 
 @dataclass
@@ -45,7 +94,9 @@ class SyntheticSet:
         factors: stored parameters of a factorized set (empty for plain images).
         factorization: name of the decoder in :data:`ddapps.factorization.DECODERS`, or ``None``.
         zca: ``{"mean": [D], "matrix": [D, D]}`` when the images live in ZCA-whitened space.
-        meta: JSON-able metadata (method, config, dataset, ipc, seed, normalization, dsa ...).
+        meta: JSON-able provenance (method, config, dataset, ipc, seed, normalization, dsa ...).
+        eval_protocol: how the set is meant to be trained on (:class:`EvalProtocol`).
+        factorization_config: the decoder's options (JSON-able), for factorized sets.
     """
 
     images: Tensor | None
@@ -56,6 +107,8 @@ class SyntheticSet:
     factorization: str | None = None
     zca: dict[str, Tensor] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    eval_protocol: EvalProtocol = field(default_factory=EvalProtocol)
+    factorization_config: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -78,7 +131,12 @@ class SyntheticSet:
             assert self.images is not None
             return self.images, self.labels
         decoder = DECODERS.get(self.factorization)
-        return decoder(self.factors, self.labels, self.meta.get("factorization_config", {}))
+        return decoder(self.factors, self.labels, self.factorization_config)
+
+    @property
+    def training_lr(self) -> float | None:
+        """The learning rate to train on this set with: its learned ``lr``, else the protocol's."""
+        return float(self.lr) if self.lr is not None else self.eval_protocol.lr
 
     def hard_labels(self) -> Tensor:
         """Class index per stored unit (argmax of soft labels)."""
@@ -107,11 +165,16 @@ class SyntheticSet:
             factors={k: cpu(v) for k, v in self.factors.items()},
             zca=None if self.zca is None else {k: cpu(v) for k, v in self.zca.items()},
             meta=json.loads(json.dumps(self.meta)),
+            factorization_config=json.loads(json.dumps(self.factorization_config)),
         )
 
     # ------------------------------------------------------------- validation
     def validate(self) -> None:
         """Raise :class:`SyntheticSetError` unless every field is consistent and finite."""
+        if not isinstance(self.eval_protocol, EvalProtocol):
+            raise SyntheticSetError("eval_protocol must be an EvalProtocol")
+        if not isinstance(self.factorization_config, dict):
+            raise SyntheticSetError("factorization_config must be a dict")
         if not isinstance(self.num_classes, int) or self.num_classes < 1:
             raise SyntheticSetError(f"num_classes must be a positive int, got {self.num_classes!r}")
         if (self.images is None) == (self.factorization is None):
@@ -192,6 +255,8 @@ class SyntheticSet:
             "schema_version": SCHEMA_VERSION,
             "num_classes": s.num_classes,
             "factorization": s.factorization,
+            "factorization_config": s.factorization_config,
+            "eval_protocol": s.eval_protocol.as_dict(),
             "stored_floats": s.stored_floats(),
             "meta": s.meta,
         }
@@ -224,12 +289,17 @@ class SyntheticSet:
             raise SyntheticSetError(f"{source} is not a valid safetensors file ({reason})") from None
         header = _parse_header(source, raw_meta)
         try:
-            return cls._from_parts(tensors, header)
+            return cls.from_flat(tensors, header)
         except SyntheticSetError as err:
             raise SyntheticSetError(f"{source}: {err}") from None
 
     @classmethod
-    def _from_parts(cls, tensors: Mapping[str, Tensor], header: Mapping[str, Any]) -> "SyntheticSet":
+    def from_flat(cls, tensors: Mapping[str, Tensor], header: Mapping[str, Any]) -> "SyntheticSet":
+        """The set from :meth:`flat_tensors` and a header of any readable schema (file or Flower records).
+
+        Only the known tensor names are accepted and every field is validated: a malformed or hostile
+        input raises :class:`SyntheticSetError`.
+        """
         allowed = {"images", "labels", "lr", "zca.mean", "zca.matrix"}
         unknown = [k for k in tensors if k not in allowed and not k.startswith("factor.")]
         if unknown:
@@ -246,6 +316,7 @@ class SyntheticSet:
         meta = header.get("meta", {})
         if not isinstance(meta, dict):
             raise SyntheticSetError("metadata field meta must be an object")
+        typed = typed_fields(header, meta)
         return cls(
             images=tensors.get("images"),
             labels=tensors["labels"],
@@ -253,9 +324,33 @@ class SyntheticSet:
             lr=tensors["lr"].reshape(()) if "lr" in tensors else None,
             factors={k[len("factor.") :]: v for k, v in tensors.items() if k.startswith("factor.")},
             factorization=factorization,
-            zca={"mean": tensors.get("zca.mean"), "matrix": tensors.get("zca.matrix")} if has_zca else None,
-            meta=meta,
+            zca=_zca(tensors) if has_zca else None,
+            **typed,
         )
+
+
+def _zca(tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    if "zca.mean" not in tensors or "zca.matrix" not in tensors:
+        raise SyntheticSetError("zca must hold 'mean' [D] and 'matrix' [D, D]")
+    return {"mean": tensors["zca.mean"], "matrix": tensors["zca.matrix"]}
+
+
+def typed_fields(header: Mapping[str, Any], meta: Mapping[str, Any]) -> dict[str, Any]:
+    """``meta``, ``eval_protocol`` and ``factorization_config`` from a header of any readable schema.
+
+    Schema 1 kept the protocol and the decoder's options inside ``meta``; they move out here, so a
+    schema-1 file loads as the same set a schema-2 file of it would give.
+    """
+    meta = dict(meta)
+    if header.get("schema_version") == 1:
+        protocol = meta.pop("eval_protocol", {})
+        config = meta.pop("factorization_config", {})
+    else:
+        protocol = header.get("eval_protocol", {})
+        config = header.get("factorization_config", {})
+    if not isinstance(config, dict):
+        raise SyntheticSetError("metadata field factorization_config must be an object")
+    return {"meta": meta, "eval_protocol": EvalProtocol.from_dict(protocol), "factorization_config": config}
 
 
 def _parse_header(source: Path, raw: str | None) -> dict[str, Any]:
@@ -270,9 +365,9 @@ def _parse_header(source: Path, raw: str | None) -> dict[str, Any]:
     if not isinstance(header, dict):
         raise SyntheticSetError(f"{source}: metadata must be a JSON object")
     version = header.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if isinstance(version, bool) or version not in READABLE_SCHEMAS:
         raise SyntheticSetError(
-            f"{source}: unsupported schema_version {version!r} (this ddapps reads {SCHEMA_VERSION})"
+            f"{source}: unsupported schema_version {version!r} (this ddapps reads {READABLE_SCHEMAS})"
         )
     return header
 

@@ -9,7 +9,7 @@ from ddapps.errors import ConfigError
 from ddapps.evaluation import EvalConfig, evaluate_cross_architecture, evaluate_real, evaluate_synset
 from ddapps.evaluation.training import TrainSettings, train_classifier
 from ddapps.nets import create_net
-from ddapps.synthetic import SyntheticSet
+from ddapps.synthetic import EvalProtocol, SyntheticSet
 from tests.conftest import fake_benchmark
 
 FAST = EvalConfig(n_eval=2, epochs=30, dsa=False, net="mlp")
@@ -41,7 +41,7 @@ def test_learned_lr_and_mse_protocol_are_used() -> None:
     real = fake_benchmark()
     synset = real_set(real)
     synset.lr = torch.tensor(0.05)
-    synset.meta["eval_protocol"] = {"loss": "mse"}
+    synset.eval_protocol = EvalProtocol(loss="mse")
     result = evaluate_synset(synset, real, FAST)
     assert result.protocol["lr"] == pytest.approx(0.05) and result.protocol["loss"] == "mse"
 

@@ -180,18 +180,18 @@ def test_labels_learned_only_when_asked(name: str) -> None:
         real, 2, generator=_gen(0)
     )
     assert not fixed.soft_labels and torch.equal(fixed.labels, torch.arange(3).repeat_interleave(2))
-    assert fixed.meta["eval_protocol"]["labels"] == "centered one-hot"
+    assert fixed.eval_protocol.labels == "centered one-hot"
     assert learned.soft_labels and learned.labels.dtype == torch.float32 and learned.labels.shape == (6, 3)
     assert not torch.allclose(learned.labels, start)
-    assert learned.meta["eval_protocol"]["labels"] == "learned"
+    assert learned.eval_protocol.labels == "learned"
 
 
 @pytest.mark.parametrize("name", KERNEL_METHODS)
 def test_eval_protocol_is_mse_and_survives_save(name: str, tmp_path: Path) -> None:
     synset = create_distiller(name, TINY[name]).distill(fake_benchmark(), 2, generator=_gen(0))
-    assert synset.meta["eval_protocol"]["loss"] == "mse"
+    assert synset.eval_protocol.loss == "mse" and "eval_protocol" not in synset.meta
     loaded = type(synset).load(synset.save(tmp_path / "s.safetensors"))
-    assert loaded.meta["eval_protocol"]["loss"] == "mse" and torch.equal(loaded.labels, synset.labels)
+    assert loaded.eval_protocol == synset.eval_protocol and torch.equal(loaded.labels, synset.labels)
 
 
 def test_frepo_resume_restores_pool_and_learned_labels(tmp_path: Path) -> None:

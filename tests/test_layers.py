@@ -18,7 +18,7 @@ def test_each_rule_is_detected() -> None:
     assert unit_of("ddapps.methods.dm") == "core" and unit_of("ddapps.cli.common") == "cli"
     cases = {
         Edge("ddapps.methods.dp_dm", "ddapps.privacy.mechanism", "clip_rows", 1): "core -> privacy",
-        Edge("ddapps.nas.rank", "ddapps.continual.buffer", None, 2): "application -> application",
+        Edge("ddapps.nas.rank", "ddapps.continual.distilled_buffer", None, 2): "application -> application",
         Edge("ddapps.bench.core", "ddapps.nas", "space", 3): "tool -> nas",
         Edge("ddapps.nas.cli", "ddapps.cli.common", "_hidden", 4): "private name",
     }

@@ -23,7 +23,7 @@ TINY = {
     name: METHODS.get(name).smoke_config | ({"dp_deterministic_noise": True} if name in PRIVATE else {})
     for name in list_methods()
 }
-ITERATIVE = [name for name in list_methods() if "iterations" in METHODS.get(name).config_class.__dataclass_fields__]
+ITERATIVE = [name for name in list_methods() if METHODS.get(name).is_iterative()]
 
 
 def data_for(name: str):

@@ -36,7 +36,7 @@ def test_factorized_round_trip_and_honest_storage(tmp_path: Path) -> None:
     images = torch.randn(2, 1, 8, 8)
     synset = SyntheticSet(
         images=None, labels=torch.tensor([0, 1]), num_classes=2, factors={"images": images},
-        factorization="multiformation", meta={"factorization_config": {"factor": 2}},
+        factorization="multiformation", factorization_config={"factor": 2},
     )
     decoded, labels = synset.training_data()
     assert decoded.shape == (8, 1, 8, 8) and labels.tolist() == [0] * 4 + [1] * 4

@@ -13,8 +13,8 @@ import torch
 from ddapps.cli import experts as cli_experts
 from ddapps.errors import ConfigError
 from ddapps.methods import create_distiller
-from ddapps.methods.trajectory import ExpertBuffer, ExpertConfig, train_experts
 from ddapps.methods.iterative import DivergenceError
+from ddapps.methods.trajectory import ExpertBuffer, ExpertConfig, train_experts
 from ddapps.methods.trajectory.mtt import MIN_SYN_LR
 from ddapps.methods.trajectory.unroll import match_loss, match_loss_constant_memory, plan_steps
 from ddapps.nets import create_net

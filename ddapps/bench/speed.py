@@ -202,7 +202,7 @@ def parse_method_overrides(values: Mapping[str, Any], methods: Sequence[str]) ->
                 raise ConfigError(f"--set {key}: {method!r} is not one of the benchmarked methods")
             result[method][field] = value
             continue
-        takers = [m for m in methods if key in METHODS.get(m).config_class.__dataclass_fields__]
+        takers = [m for m in methods if METHODS.get(m).accepts(key)]
         if not takers:
             raise ConfigError(f"--set {key}: no benchmarked method has an option {key!r}")
         for m in takers:

@@ -12,13 +12,13 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "DistilledBuffer": "ddapps.continual.buffer",
+    "DistilledBuffer": "ddapps.continual.distilled_buffer",
     "DistilledGDumbPlugin": "ddapps.continual.gdumb",
     "SPLITS": "ddapps.continual.scenarios",
     "load_split": "ddapps.continual.scenarios",
     "split_scenario": "ddapps.continual.scenarios",
-    "make_buffer": "ddapps.continual.buffers",
-    "BufferOptions": "ddapps.continual.buffers",
+    "make_buffer": "ddapps.continual.storage_policies",
+    "BufferOptions": "ddapps.continual.storage_policies",
     "ContinualConfig": "ddapps.continual.experiment",
     "LearnerConfig": "ddapps.continual.experiment",
     "run_comparison": "ddapps.continual.experiment",

@@ -17,15 +17,6 @@ from ddapps.errors import ConfigError
 DEFAULT_BUFFERS = "distilled:dm,reservoir,class-balanced,herding"
 
 
-def budget_overrides(method: str, budget: str = "small") -> dict[str, Any]:
-    """The distilled buffer's overrides of ``method`` under ``budget``'s ``continual`` section
-    (:mod:`ddapps.budgets`): the method's own entry, else the section's default."""
-    from ddapps.budgets import get_budget
-
-    section = get_budget(budget).section("continual")
-    return dict(section.get("methods", {}).get(method, section.get("default", {})))
-
-
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``ddapps continual``."""
     from ddapps.cli.common import int_list, str_list
@@ -59,27 +50,41 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     b.add_argument("--paper-distill", action="store_true", help="the method's paper config instead of the CPU budget")
     b.add_argument("--shrink", default="redistill", help="redistill | subselect (older classes when the budget falls)")
     b.add_argument("--labels", default="hard", help="hard | soft labels in the distilled memory")
-    b.add_argument("--net", default="mlp", help="the continual learner (a ddapps network)")
-    b.add_argument("--net-width", type=int, default=None)
-    b.add_argument("--epochs", type=int, default=1, help="replay: epochs per experience")
-    b.add_argument(
+    add_learner_args(p)
+    return p
+
+
+def add_learner_args(p: argparse.ArgumentParser) -> None:
+    """The continual learner's options (shared with ``ddapps continual-select``)."""
+    g = p.add_argument_group("learner")
+    g.add_argument("--net", default="mlp", help="the continual learner (a ddapps network)")
+    g.add_argument("--net-width", type=int, default=None)
+    g.add_argument("--epochs", type=int, default=1, help="replay: epochs per experience")
+    g.add_argument(
         "--gdumb-epochs",
         type=int,
         default=50,
         help="gdumb: epochs on the memory per experience (the measured CPU setting)",
     )
-    b.add_argument("--batch-size", type=int, default=128)
-    return p
+    g.add_argument("--batch-size", type=int, default=128)
+
+
+def learner_config(args: argparse.Namespace) -> Any:
+    """The :class:`~ddapps.continual.experiment.LearnerConfig` of the parsed learner options."""
+    from ddapps.continual.experiment import LearnerConfig
+
+    return LearnerConfig(
+        net=args.net, net_options={"width": args.net_width} if args.net_width is not None else {}, epochs=args.epochs,
+        gdumb_epochs=args.gdumb_epochs, batch_size=args.batch_size,
+    )  # fmt: skip
 
 
 def distill_overrides(method: str, args: argparse.Namespace) -> dict[str, Any]:
     """The distilled buffer's method overrides: CPU budget (or paper), then ``--distill-*``."""
-    from ddapps.methods import METHODS
-
-    fields = METHODS.get(method).config_class.__dataclass_fields__
-    budget = "paper" if args.paper_distill else "small"
-    overrides = {k: v for k, v in budget_overrides(method, budget).items() if k in fields}
     from ddapps.cli.common import parse_key_values
+    from ddapps.continual.budget import buffer_overrides
+
+    overrides = buffer_overrides(method, "paper" if args.paper_distill else "small")
 
     overrides.update(parse_key_values(args.distill_set, "--distill-set"))
     if args.distill_iterations is not None:
@@ -110,11 +115,11 @@ def check_learner_args(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the comparison and write ``results.json``, ``report.md`` and the plot into ``--out``."""
     from ddapps.cli.common import setup_run
-    from ddapps.continual.buffers import BufferOptions, parse_buffer
-    from ddapps.continual.experiment import ContinualConfig, LearnerConfig, run_comparison, summarize
-    from ddapps.continual.memory import check_modes
+    from ddapps.continual.distilled_memory import check_modes
+    from ddapps.continual.experiment import ContinualConfig, run_comparison, summarize
     from ddapps.continual.outputs import table, write_all
     from ddapps.continual.scenarios import SPLITS, load_split
+    from ddapps.continual.storage_policies import BufferOptions, parse_buffer
     from ddapps.methods import create_distiller
 
     if args.benchmark not in SPLITS:
@@ -130,10 +135,7 @@ def run(args: argparse.Namespace) -> int:
     for method in methods:
         create_distiller(method, overrides)  # validate before loading data
     device = setup_run(args)
-    learner = LearnerConfig(
-        net=args.net, net_options={"width": args.net_width} if args.net_width is not None else {}, epochs=args.epochs,
-        gdumb_epochs=args.gdumb_epochs, batch_size=args.batch_size,
-    )  # fmt: skip
+    learner = learner_config(args)
     dataset = SPLITS[args.benchmark].dataset
     options = BufferOptions(
         overrides=overrides, dataset_name=dataset, labels=args.labels, shrink=args.shrink,

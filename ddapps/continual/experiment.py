@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from ddapps.continual.buffers import BufferOptions, make_buffer, parse_buffer
+from ddapps.continual.storage_policies import BufferOptions, make_buffer, parse_buffer
 from ddapps.data import Benchmark
 from ddapps.errors import ConfigError
 from ddapps.nets import create_net
@@ -172,7 +172,7 @@ def _evaluator(log_dir: Path | None, name: str) -> Any:
     if log_dir is not None:
         folder = Path(log_dir) / name
         folder.mkdir(parents=True, exist_ok=True)
-        loggers = [TextLogger(open(folder / "log.txt", "w")), CSVLogger(log_folder=str(folder))]  # noqa: SIM115
+        loggers = [TextLogger(open(folder / "log.txt", "w")), CSVLogger(log_folder=str(folder))]
     return EvaluationPlugin(
         accuracy_metrics(experience=True, stream=True),
         forgetting_metrics(experience=True, stream=True),

@@ -5,7 +5,7 @@ Prabhu, Torr & Dokania, "GDumb", ECCV 2020; used with distilled memories by Zhao
 then the model is re-initialised and trained *from scratch on the memory alone*.
 
 Avalanche's ``GDumbPlugin`` hard-codes a ``ClassBalancedBuffer``; this plugin takes any
-``ExemplarsBuffer`` (a :class:`~ddapps.continual.buffer.DistilledBuffer` by default, or
+``ExemplarsBuffer`` (a :class:`~ddapps.continual.distilled_buffer.DistilledBuffer` by default, or
 Avalanche's reservoir / class-balanced / herding buffers for the baselines). Two deliberate
 differences: the memory is updated *before* the model is reset, so feature-based selection
 (herding) sees the model trained on the previous memory rather than random weights; and the
@@ -21,7 +21,7 @@ from typing import Any
 from avalanche.training.plugins import SupervisedPlugin
 from avalanche.training.storage_policy import ExemplarsBuffer
 
-from ddapps.continual.buffer import DistilledBuffer
+from ddapps.continual.distilled_buffer import DistilledBuffer
 
 
 class DistilledGDumbPlugin(SupervisedPlugin):

@@ -9,7 +9,7 @@ tensors of :func:`ddapps.data.load_dataset`.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ddapps.continual.datasets import avalanche_dataset
@@ -48,13 +48,31 @@ def split_scenario(real: Benchmark, num_experiences: int = 5) -> Any:
 
 
 def load_split(
-    name: str, data_dir: str | os.PathLike[str] | None = None, *, download: bool = False
+    name: str,
+    data_dir: str | os.PathLike[str] | None = None,
+    *,
+    download: bool = False,
+    val_fraction: float = 0.0,
+    split_seed: int = 0,
+    evaluate_on: str = "test",
 ) -> tuple[Any, Benchmark]:
-    """``(scenario, real benchmark)`` for a registered split name (see :data:`SPLITS`)."""
+    """``(scenario, real benchmark)`` for a registered split name (see :data:`SPLITS`).
+
+    ``val_fraction > 0`` holds out a stratified, seeded share of every training class
+    (``real.val``); the stream trains on the rest. ``evaluate_on="val"`` makes the scenario's test
+    stream that validation split (for choosing settings: the test split is then never used).
+    """
     spec = SPLITS.get(name)
     if spec is None:
         raise ConfigError(f"unknown benchmark {name!r}; choose one of: {', '.join(SPLITS)}")
-    real = load_dataset(spec.dataset, data_dir, download=download)
+    if evaluate_on not in ("test", "val"):
+        raise ConfigError(f"evaluate_on must be 'test' or 'val', got {evaluate_on!r}")
+    if evaluate_on == "val" and not 0 < val_fraction < 1:
+        raise ConfigError("evaluating on a validation stream needs 0 < val_fraction < 1")
+    real = load_dataset(spec.dataset, data_dir, download=download, val_fraction=val_fraction, seed=split_seed)
+    if evaluate_on == "val":
+        assert real.val is not None
+        real = replace(real, test=real.val, test_partial=False)
     if len(real.test) == 0:
         raise ConfigError(f"{spec.dataset} has no test split to evaluate on")
     return split_scenario(real, spec.num_experiences), real

@@ -50,5 +50,6 @@ def load_svhn(roots: Sequence[Path], *, seed: int = 0) -> RawData:
         if path is None:
             raise missing_file_error("SVHN", name, dirs)
         parts.append(_read_mat(path))
+        folder = path.parent
     (train_x, train_y), (test_x, test_y) = parts
-    return RawData(train_x, train_y, test_x, test_y, SVHN_CLASSES, source=str(path.parent))
+    return RawData(train_x, train_y, test_x, test_y, SVHN_CLASSES, source=str(folder))

@@ -15,11 +15,14 @@ step. The result equals the single-process run up to the floating-point order of
 Backends: gloo on CPU, nccl on CUDA (``cuda:$LOCAL_RANK``). Rank 0 writes the outputs.
 """
 
+from typing import Callable
+
 from ddapps.distributed.dm import ShardedDM
 from ddapps.distributed.gradient_matching import SHARDED_GRADIENT_MATCHING, ShardedDC, ShardedDSA
 from ddapps.distributed.shards import ClassShards
+from ddapps.methods.iterative import IterativeDistiller
 
-SHARDED_METHODS = {"dm": ShardedDM, **SHARDED_GRADIENT_MATCHING}
+SHARDED_METHODS: dict[str, Callable[..., IterativeDistiller]] = {"dm": ShardedDM, **SHARDED_GRADIENT_MATCHING}
 """Method name -> its class-sharded distiller."""
 
 __all__ = ["SHARDED_METHODS", "ClassShards", "ShardedDC", "ShardedDM", "ShardedDSA"]

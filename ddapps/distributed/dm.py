@@ -6,6 +6,8 @@ rank ``r`` evaluates the terms of its classes under the random network every ran
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 from torch import Tensor
 
@@ -27,7 +29,9 @@ class ShardedDM(ClassShards, DistributionMatching):
     ) -> Tensor:
         return self.global_loss(super().loss(params, real, ipc, generator, iteration), params["images"])
 
-    def mean_embedding_gap(self, real_batches: list[Tensor], syn_batches: list[Tensor]) -> tuple[Tensor, Tensor]:
+    def mean_embedding_gap(
+        self, real_batches: Sequence[Tensor], syn_batches: Sequence[Tensor]
+    ) -> tuple[Tensor, Tensor]:
         if not real_batches:  # a rank without classes (more ranks than classes)
             return torch.zeros((), device=self.device), torch.zeros(0, device=self.device)
         return super().mean_embedding_gap(real_batches, syn_batches)

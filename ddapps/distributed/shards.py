@@ -24,7 +24,7 @@ class ClassShards:
     """
 
     def __init__(self, config: Any = None, *, rank: int = 0, world_size: int = 1, **kwargs: Any) -> None:
-        super().__init__(config, **kwargs)
+        super().__init__(config, **kwargs)  # type: ignore[call-arg]  # a mixin before a Distiller
         if not 0 <= rank < world_size:
             raise ConfigError(f"rank must be in [0, {world_size}), got {rank}")
         self.rank, self.world_size = rank, world_size

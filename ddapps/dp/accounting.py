@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-from typing import Sequence
+from typing import Any, Sequence
 
 from ddapps.errors import ConfigError
 
@@ -32,7 +32,7 @@ def _check(sample_rate: float, steps: int, delta: float) -> None:
         raise ConfigError(f"delta must be in (0, 1), got {delta}")
 
 
-def _rdp_accountant():  # type: ignore[no-untyped-def]
+def _rdp_accountant() -> Any:
     try:
         from opacus.accountants import RDPAccountant
     except ImportError:  # pragma: no cover - depends on the installed extras

@@ -143,9 +143,8 @@ def evaluate_synset(
     """The protocol on a synthetic set: uses its learned lr and its evaluation loss when present."""
     check_compatible(synset, benchmark)
     images, labels = synset.training_data()
-    protocol = synset.meta.get("eval_protocol", {})
-    loss = protocol.get("loss", "cross_entropy")
-    lr = float(synset.lr) if synset.lr is not None else protocol.get("lr")
+    loss = synset.eval_protocol.loss
+    lr = synset.training_lr
     if lr is None and loss == "mse":
         lr = MSE_PROTOCOL_LR
     return evaluate_tensors(

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from ddapps.augment import DSA
 from ddapps.errors import ConfigError
+from ddapps.nets.base import Net
 from ddapps.utils.precision import autocast
 
 LOSSES = ("cross_entropy", "mse")
@@ -124,7 +125,7 @@ def test_accuracy(
 
 
 @torch.inference_mode()
-def embed_all(net: nn.Module, images: Tensor, *, device: torch.device | str = "cpu", batch_size: int = 1024) -> Tensor:
+def embed_all(net: Net, images: Tensor, *, device: torch.device | str = "cpu", batch_size: int = 1024) -> Tensor:
     """``net.embed`` of every image, in eval mode, on CPU."""
     net.to(device).eval()
     feats = [net.embed(images[s : s + batch_size].to(device)).cpu() for s in range(0, images.shape[0], batch_size)]

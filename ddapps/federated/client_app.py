@@ -26,9 +26,8 @@ import time
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
-from ddapps.dp.mechanism import DPOptions
 from ddapps.federated import task
-from ddapps.federated.feddm import GlobalModelDM
+from ddapps.federated.feddm import GLOBAL_MODEL_VARIANTS
 from ddapps.federated.mods import CONFIG_KEY, error_reply_mod, fault_injection_mod, partition_id
 from ddapps.federated.records import (
     SYNSET_ARRAYS,
@@ -41,7 +40,7 @@ from ddapps.federated.records import (
 from ddapps.federated.settings import FederatedConfig
 from ddapps.federated.synsets import empty_set, to_global, to_local
 from ddapps.methods import create_distiller
-from ddapps.methods.dm import DistributionMatching
+from ddapps.synthetic import SyntheticSet
 from ddapps.utils.seeding import derive_seed, make_generator
 
 GLOBAL_MODEL_KEY = "global-model"
@@ -57,7 +56,7 @@ def read_config(message: Message) -> tuple[FederatedConfig, int]:
     if record is None:
         raise KeyError(f"instruction has no {CONFIG_KEY!r} ConfigRecord")
     values = dict(record)
-    server_round = int(values.pop("server-round", 1))
+    server_round = int(str(values.pop("server-round", 1)))
     return FederatedConfig.from_flat(values), server_round
 
 
@@ -77,11 +76,11 @@ def distill(message: Message, context: Context) -> Message:
     local, classes = task.local_benchmark(bench, split, config.ipc)
     distiller = create_distiller(config.method, config.method_overrides())
     global_arrays = message.content.array_records.get(GLOBAL_MODEL_KEY)
-    # A DP method keeps its own (private) algorithm: GlobalModelDM would drop the clipping and noise.
-    private = isinstance(distiller.config, DPOptions)  # its noise is drawn from the client's own secret source
-    uses_global = global_arrays is not None and isinstance(distiller, DistributionMatching) and not private
-    if uses_global:
-        distiller = GlobalModelDM(
+    # A DP method keeps its own (private) algorithm, its noise drawn from the client's own secret source.
+    variant = GLOBAL_MODEL_VARIANTS.get(config.method)
+    uses_global = global_arrays is not None and variant is not None
+    if variant is not None and global_arrays is not None:
+        distiller = variant(
             distiller.config, global_state=arrays_to_state(global_arrays), num_classes=bench.num_classes,
             perturb=config.perturb,
         )  # fmt: skip
@@ -128,7 +127,7 @@ def _store_previous(context: Context, content: RecordDict) -> None:
     context.state[_PREVIOUS + SYNSET_META] = content.config_records[SYNSET_META]
 
 
-def _load_previous(context: Context):  # type: ignore[no-untyped-def]
+def _load_previous(context: Context) -> SyntheticSet | None:
     arrays = context.state.array_records.get(_PREVIOUS + SYNSET_ARRAYS)
     meta = context.state.config_records.get(_PREVIOUS + SYNSET_META)
     if not isinstance(arrays, ArrayRecord) or not isinstance(meta, ConfigRecord):

@@ -75,7 +75,7 @@ def run_distilled(grid: Grid, config: FederatedConfig, bench: Benchmark) -> RunL
             if config.mode == "oneshot":
                 net.load_state_dict(initial_state)
             images, labels = union([latest[n] for n in sorted(latest)])
-            loss = next(iter(latest.values())).meta.get("eval_protocol", {}).get("loss", "cross_entropy")
+            loss = next(iter(latest.values())).eval_protocol.loss
             gen = make_generator(derive_seed(config.seed, "server-train", number))
             strategy = _dsa_strategy(config, bench)
             task.train(net, images, labels, task.server_settings(config, loss), gen, strategy)

@@ -76,3 +76,8 @@ class GlobalModelDM(DistributionMatching):
 
     def finalize(self, params: dict[str, Tensor], real: Benchmark, ipc: int, **meta: Any) -> Any:
         return super().finalize(params, real, ipc, global_model=True, perturb=self.perturb, **meta)
+
+
+GLOBAL_MODEL_VARIANTS: dict[str, type[GlobalModelDM]] = {"dm": GlobalModelDM}
+"""Methods that have a global-model variant (FedDM), by registered name. A method not listed (a DP
+method, whose clipping and noise the variant would drop, or IDM) gets only the warm start."""

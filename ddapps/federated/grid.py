@@ -86,7 +86,7 @@ class InProcessGrid(Grid):
         start = time.perf_counter()
         try:
             reply = self.client_app(message, context)
-        except Exception as err:  # noqa: BLE001 -- as Flower's worker: an exception is an error reply
+        except Exception as err:
             reason = f"{type(err).__name__}: {err}"
             reply = Message(Error(code=CLIENT_APP_RAISED_EXCEPTION, reason=reason), reply_to=message)
         if timeout is None or time.perf_counter() - start <= timeout:

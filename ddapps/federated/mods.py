@@ -38,7 +38,7 @@ def error_reply_mod(message: Message, context: Context, call_next: ClientAppCall
     """Reply with an :class:`~flwr.app.Error` instead of raising (the reason names the partition)."""
     try:
         return call_next(message, context)
-    except Exception as err:  # noqa: BLE001 -- every client failure becomes a reported reply
+    except Exception as err:
         pid = context.node_config.get("partition-id", "?")
         reason = f"partition {pid}: {type(err).__name__}: {err}"
         return Message(Error(code=CLIENT_APP_RAISED_EXCEPTION, reason=reason), reply_to=message)
@@ -51,7 +51,7 @@ def fault_injection_mod(message: Message, context: Context, call_next: ClientApp
         listed = {int(v) for v in str(config.get("fail-partitions", "")).split(",") if v.strip()}
         if partition_id(context) in listed:
             if str(config.get("fail-mode", "raise")) == "stall":
-                time.sleep(float(config.get("stall-seconds", 0.0)))
+                time.sleep(float(str(config.get("stall-seconds", 0.0))))
             else:
                 raise InjectedFault(f"injected failure of partition {partition_id(context)}")
     return call_next(message, context)

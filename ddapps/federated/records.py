@@ -5,7 +5,8 @@ A :class:`~ddapps.synthetic.SyntheticSet` travels as two records of one ``Record
 * ``ArrayRecord`` ``"synset"``: the tensors under the names of the ``.safetensors`` file format
   (``images``, ``labels``, ``lr``, ``factor.<key>``, ``zca.mean``, ``zca.matrix``);
 * ``ConfigRecord`` ``"synset-meta"``: ``schema_version``, ``num_classes``, ``factorization``
-  (``"none"`` for none) and the metadata as one JSON string ``meta``.
+  (``"none"`` for none), and three JSON strings: the typed ``eval_protocol`` and
+  ``factorization_config``, and the provenance ``meta``.
 
 :func:`records_to_synset` accepts only those names and rebuilds the set through the validating
 ``SyntheticSet`` constructor, so a malformed reply raises
@@ -26,7 +27,6 @@ from ddapps.synthetic import SCHEMA_VERSION, SyntheticSet
 
 SYNSET_ARRAYS = "synset"
 SYNSET_META = "synset-meta"
-_ALLOWED = {"images", "labels", "lr", "zca.mean", "zca.matrix"}
 _NO_FACTORIZATION = "none"  # not "": Flower's ConfigRecord.count_bytes() rejects empty strings
 
 
@@ -40,6 +40,8 @@ def synset_to_records(synset: SyntheticSet) -> RecordDict:
             "schema_version": SCHEMA_VERSION,
             "num_classes": s.num_classes,
             "factorization": s.factorization or _NO_FACTORIZATION,
+            "eval_protocol": json.dumps(s.eval_protocol.as_dict(), allow_nan=False, sort_keys=True),
+            "factorization_config": json.dumps(s.factorization_config, allow_nan=False, sort_keys=True),
             "meta": json.dumps(s.meta, allow_nan=False, sort_keys=True),
         }
     )
@@ -52,35 +54,24 @@ def records_to_synset(content: RecordDict) -> SyntheticSet:
     meta = content.config_records.get(SYNSET_META)
     if arrays is None or meta is None:
         raise SyntheticSetError(f"a synthetic-set reply needs records {SYNSET_ARRAYS!r} and {SYNSET_META!r}")
-    unknown = sorted(k for k in arrays if k not in _ALLOWED and not k.startswith("factor."))
-    if unknown:
-        raise SyntheticSetError(f"unexpected arrays {unknown} in a synthetic-set reply")
-    if "labels" not in arrays:
-        raise SyntheticSetError("a synthetic-set reply has no 'labels' array")
-    if meta.get("schema_version") != SCHEMA_VERSION:
-        raise SyntheticSetError(f"unsupported synthetic-set schema_version {meta.get('schema_version')!r}")
     num_classes = meta.get("num_classes")
     factorization = meta.get("factorization", _NO_FACTORIZATION)
-    if not isinstance(num_classes, int) or not isinstance(factorization, str):
-        raise SyntheticSetError("synthetic-set metadata needs an int num_classes and a str factorization")
-    try:
-        info = json.loads(str(meta.get("meta", "{}")))
-    except json.JSONDecodeError as err:
-        raise SyntheticSetError(f"synthetic-set metadata is not valid JSON ({err.msg})") from None
-    if not isinstance(info, dict):
-        raise SyntheticSetError("synthetic-set metadata must be a JSON object")
-    t = {k: torch.from_numpy(v.numpy().copy()) for k, v in arrays.items()}
-    has_zca = "zca.mean" in t or "zca.matrix" in t
-    return SyntheticSet(
-        images=t.get("images"),
-        labels=t["labels"],
-        num_classes=num_classes,
-        lr=t["lr"].reshape(()) if "lr" in t else None,
-        factors={k[len("factor.") :]: v for k, v in t.items() if k.startswith("factor.")},
-        factorization=None if factorization == _NO_FACTORIZATION else factorization,
-        zca={"mean": t.get("zca.mean"), "matrix": t.get("zca.matrix")} if has_zca else None,
-        meta=info,
-    )
+    if not isinstance(factorization, str):
+        raise SyntheticSetError("synthetic-set metadata needs a str factorization")
+    header: dict[str, Any] = {
+        "schema_version": meta.get("schema_version"),
+        "num_classes": num_classes,
+        "factorization": None if factorization == _NO_FACTORIZATION else factorization,
+    }
+    if header["schema_version"] != SCHEMA_VERSION:
+        raise SyntheticSetError(f"unsupported synthetic-set schema_version {header['schema_version']!r}")
+    for key in ("meta", "eval_protocol", "factorization_config"):
+        try:
+            header[key] = json.loads(str(meta.get(key, "{}")))
+        except json.JSONDecodeError as err:
+            raise SyntheticSetError(f"synthetic-set {key} is not valid JSON ({err.msg})") from None
+    tensors = {k: torch.from_numpy(v.numpy().copy()) for k, v in arrays.items()}
+    return SyntheticSet.from_flat(tensors, header)
 
 
 def state_to_arrays(state: Mapping[str, torch.Tensor]) -> ArrayRecord:

@@ -105,11 +105,11 @@ class FederatedConfig:
         """Config overrides for ``create_distiller``: the model's net unless the options say otherwise."""
         from ddapps.methods import METHODS
 
-        fields = METHODS.get(self.method).config_class.__dataclass_fields__
+        method = METHODS.get(self.method)
         overrides = dict(self.method_options)
-        if "net" in fields and "net" not in overrides:
+        if method.accepts("net") and "net" not in overrides:
             overrides["net"] = self.model
-            if "net_options" in fields and "net_options" not in overrides:
+            if method.accepts("net_options") and "net_options" not in overrides:
                 overrides["net_options"] = dict(self.model_options)
         return overrides
 

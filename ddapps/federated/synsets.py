@@ -45,7 +45,7 @@ def to_local(synset: SyntheticSet, classes: Sequence[int]) -> SyntheticSet | Non
     if not bool(keep.any()):
         return None
     # provenance travels with it: a DP method accepts only a warm start that is a private release
-    meta = {k: synset.meta[k] for k in ("method", "ipc", "privacy") if k in synset.meta}
+    meta: dict[str, Any] = {k: synset.meta[k] for k in ("method", "ipc", "privacy") if k in synset.meta}
     return SyntheticSet(images=synset.images[keep].clone(), labels=local[keep], num_classes=len(classes), meta=meta)
 
 

@@ -18,13 +18,36 @@ import ddapps
 from ddapps.data import Benchmark
 from ddapps.errors import ConfigError
 from ddapps.registry import Registry
-from ddapps.synthetic import SyntheticSet, warm_start_record
+from ddapps.synthetic import EvalProtocol, SyntheticSet, warm_start_record
 from ddapps.utils.seeding import make_generator
+from ddapps.validation import check_choice, check_count
 
 
 @dataclass(frozen=True)
 class DistillerConfig:
     """Base of every method's config. Subclasses add fields with their paper's defaults."""
+
+    def __post_init__(self) -> None:
+        """Validate the fields; subclasses extend it and call ``super().__post_init__()``."""
+
+
+@dataclass(frozen=True)
+class IterativeConfig(DistillerConfig):
+    """Base of the configs of methods that optimise the set for ``iterations`` steps.
+
+    ``init`` says where the optimisation starts (:data:`ddapps.methods.init.INIT_MODES`). Subclasses
+    redeclare the defaults their papers use and validate only their own fields.
+    """
+
+    iterations: int = 1000
+    init: str = "real"
+
+    def __post_init__(self) -> None:
+        from ddapps.methods.init import INIT_MODES
+
+        super().__post_init__()
+        check_count("iterations", self.iterations)
+        check_choice("init", self.init, INIT_MODES)
 
 
 @dataclass(frozen=True)
@@ -49,6 +72,18 @@ class CheckpointSpec:
     resume: bool = False
 
 
+@dataclass(frozen=True)
+class DistillRequest:
+    """One validated call of :meth:`Distiller.distill`, as a method's ``_distill`` receives it."""
+
+    real: Benchmark
+    ipc: int
+    generator: torch.Generator
+    init: SyntheticSet | None = None
+    callbacks: Sequence[Callback] = ()
+    checkpoint: CheckpointSpec | None = None
+
+
 METHODS: Registry[type["Distiller"]] = Registry("method")
 
 
@@ -63,6 +98,32 @@ class Distiller(ABC):
     differentially_private: ClassVar[bool] = False
     """True for methods with a privacy guarantee: ``bench core --methods all`` leaves them out
     (their trade-off is measured by ``ddapps privacy audit``)."""
+
+    # ------------------------------------------------------------ capabilities
+    @classmethod
+    def options(cls) -> frozenset[str]:
+        """Names of the options this method's config takes."""
+        return frozenset(f.name for f in dataclasses.fields(cls.config_class))
+
+    @classmethod
+    def accepts(cls, option: str) -> bool:
+        """True when this method's config has an option ``option`` (e.g. ``"net"``)."""
+        return option in cls.options()
+
+    @classmethod
+    def ipc_defaults(cls, ipc: int) -> dict[str, Any]:
+        """Config values the method's paper ties to the IPC (e.g. DC's loops); a matcher nested in
+        another method (a factorized set) takes them for the *stored* IPC. None by default."""
+        return {}
+
+    def augmentation_strategy(self) -> str:
+        """The differentiable augmentation (DSA) strategy this method trains with, or ``"none"``."""
+        return "none"
+
+    @classmethod
+    def is_iterative(cls) -> bool:
+        """True for methods that optimise for ``iterations`` steps (their config is an IterativeConfig)."""
+        return issubclass(cls.config_class, IterativeConfig)
 
     def __init__(
         self,
@@ -101,7 +162,7 @@ class Distiller(ABC):
         if init is not None:
             check_init(init, real, ipc)
         gen = generator if generator is not None else make_generator(0)
-        synset = self._distill(real, ipc, init=init, generator=gen, callbacks=callbacks, checkpoint=checkpoint)
+        synset = self._distill(DistillRequest(real, ipc, gen, init, tuple(callbacks), checkpoint))
         if init is not None:
             synset.meta["warm_start"] = warm_start_record(init)
         # No timing in the set: the same inputs give the same file, and under DP a run's duration
@@ -109,20 +170,22 @@ class Distiller(ABC):
         return synset
 
     @abstractmethod
-    def _distill(
+    def _distill(self, request: DistillRequest) -> SyntheticSet:
+        """Method-specific work on an already validated request."""
+
+    def make_synset(
         self,
         real: Benchmark,
         ipc: int,
+        images: torch.Tensor,
         *,
-        init: SyntheticSet | None,
-        generator: torch.Generator,
-        callbacks: Sequence[Callback],
-        checkpoint: CheckpointSpec | None,
+        eval_protocol: EvalProtocol | None = None,
+        **extra: Any,
     ) -> SyntheticSet:
-        """Method-specific work; arguments are already validated."""
+        """Package class-sorted ``images`` (``ipc`` per class) with the standard metadata.
 
-    def make_synset(self, real: Benchmark, ipc: int, images: torch.Tensor, **extra: Any) -> SyntheticSet:
-        """Package class-sorted ``images`` (``ipc`` per class) with the standard metadata."""
+        ``eval_protocol`` defaults to hard labels under cross-entropy; ``extra`` goes into ``meta``.
+        """
         labels = torch.arange(real.num_classes).repeat_interleave(ipc)
         meta: dict[str, Any] = {
             "method": self.name,
@@ -130,7 +193,6 @@ class Distiller(ABC):
             "dataset": real.describe(),
             "ipc": ipc,
             "normalization": {"mean": list(real.mean), "std": list(real.std)},
-            "eval_protocol": {"loss": "cross_entropy", "labels": "hard"},
             "ddapps_version": ddapps.__version__,
         }
         meta.update(extra)
@@ -144,6 +206,7 @@ class Distiller(ABC):
             num_classes=real.num_classes,
             zca=zca,
             meta=meta,
+            eval_protocol=eval_protocol or EvalProtocol(),
         )
 
 

@@ -48,19 +48,19 @@ from torch import Tensor
 from ddapps.augment import DSA, default_strategy
 from ddapps.data import Benchmark
 from ddapps.errors import ConfigError
-from ddapps.methods.base import METHODS, DistillerConfig
-from ddapps.methods.init import INIT_MODES, initial_images
+from ddapps.methods.base import METHODS, IterativeConfig
 from ddapps.methods.iterative import IterativeDistiller
 from ddapps.methods.trajectory.flat import FlatSpec
 from ddapps.methods.trajectory.unroll import StepPlan, unroll_sgd
 from ddapps.nets import create_net, reinitialize_
 from ddapps.synthetic import SyntheticSet
+from ddapps.validation import check_choice, check_fields, check_number, check_positive, check_rate
 
 EVAL_LR_MODES = ("protocol", "learned")
 
 
 @dataclass(frozen=True)
-class BPTTConfig(DistillerConfig):
+class BPTTConfig(IterativeConfig):
     """BPTT hyper-parameters; defaults are the paper's (see the module docstring)."""
 
     iterations: int = 20000
@@ -81,18 +81,13 @@ class BPTTConfig(DistillerConfig):
     eval_lr: str = "protocol"
 
     def __post_init__(self) -> None:
-        if self.iterations < 0:
-            raise ConfigError(f"iterations must be >= 0, got {self.iterations}")
-        if min(self.inner_steps, self.inner_epochs, self.step_ipc, self.batch_real, self.lr_decay_every) < 1:
-            raise ConfigError("inner_steps, inner_epochs, step_ipc, batch_real and lr_decay_every must be >= 1")
-        if not (self.lr_img > 0 and self.lr_init > 0 and 0 < self.lr_decay <= 1):
-            raise ConfigError("lr_img and lr_init must be > 0 and lr_decay in (0, 1]")
+        super().__post_init__()
+        check_fields(self, check_positive, "inner_steps", "inner_epochs", "step_ipc", "batch_real", "lr_decay_every")
+        check_fields(self, check_number, "lr_img", "lr_init")
+        check_rate("lr_decay", self.lr_decay)
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ConfigError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
-        if self.init not in INIT_MODES:
-            raise ConfigError(f"unknown init {self.init!r}; choose one of: {', '.join(INIT_MODES)}")
-        if self.eval_lr not in EVAL_LR_MODES:
-            raise ConfigError(f"unknown eval_lr {self.eval_lr!r}; choose one of: {', '.join(EVAL_LR_MODES)}")
+        check_choice("eval_lr", self.eval_lr, EVAL_LR_MODES)
 
     @property
     def total_steps(self) -> int:
@@ -139,13 +134,11 @@ class BackpropThroughTime(IterativeDistiller):
     def init_params(
         self, real: Benchmark, ipc: int, init: SyntheticSet | None, generator: torch.Generator
     ) -> dict[str, Tensor]:
-        images = initial_images(real, ipc, self.config.init, generator, init)
         start = float(init.lr) if init is not None and init.lr is not None else self.config.lr_init
         rho = torch.full((self.config.total_steps,), inverse_softplus(start))
-        return {
-            "images": images.to(self.device).requires_grad_(True),
-            "raw_lr": rho.to(self.device).requires_grad_(True),
-        }
+        params = super().init_params(real, ipc, init, generator)
+        params["raw_lr"] = rho.to(self.device).requires_grad_(True)
+        return params
 
     def make_optimizer(self, params: dict[str, Tensor]) -> torch.optim.Optimizer:
         cfg = self.config

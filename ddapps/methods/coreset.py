@@ -14,18 +14,18 @@ paper's baselines); ``features="random"`` uses an untrained net, ``"pixels"`` ra
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from ddapps.data import Benchmark
-from ddapps.errors import ConfigError
 from ddapps.evaluation.training import TrainSettings, embed_all, train_classifier
-from ddapps.methods.base import METHODS, Callback, CheckpointSpec, Distiller, DistillerConfig
+from ddapps.methods.base import METHODS, Distiller, DistillerConfig, DistillRequest
 from ddapps.nets import create_net
 from ddapps.synthetic import SyntheticSet
 from ddapps.utils.seeding import draw_seed, make_generator
+from ddapps.validation import check_choice
 
 FEATURES = ("trained", "random", "pixels")
 
@@ -45,8 +45,8 @@ class CoresetConfig(DistillerConfig):
     feature_samples: int | None = None
 
     def __post_init__(self) -> None:
-        if self.features not in FEATURES:
-            raise ConfigError(f"unknown features {self.features!r}; choose one of: {', '.join(FEATURES)}")
+        super().__post_init__()
+        check_choice("features", self.features, FEATURES)
 
 
 class CoresetSelector(Distiller):
@@ -56,16 +56,8 @@ class CoresetSelector(Distiller):
     config: CoresetConfig
     smoke_config = {"feature_epochs": 1, "net": "mlp"}
 
-    def _distill(
-        self,
-        real: Benchmark,
-        ipc: int,
-        *,
-        init: SyntheticSet | None,
-        generator: torch.Generator,
-        callbacks: Sequence[Callback],
-        checkpoint: CheckpointSpec | None,
-    ) -> SyntheticSet:
+    def _distill(self, request: DistillRequest) -> SyntheticSet:
+        real, ipc, generator = request.real, request.ipc, request.generator
         seed = draw_seed(generator)
         features = self.features(real, make_generator(seed))
         chosen = []

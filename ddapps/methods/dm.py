@@ -28,17 +28,16 @@ from torch import Tensor
 
 from ddapps.augment import DSA, default_strategy
 from ddapps.data import Benchmark
-from ddapps.errors import ConfigError
-from ddapps.methods.base import METHODS, DistillerConfig
-from ddapps.methods.init import INIT_MODES, initial_images
+from ddapps.methods.base import METHODS, IterativeConfig
 from ddapps.methods.iterative import IterativeDistiller
 from ddapps.nets import create_net, reinitialize_
 from ddapps.synthetic import SyntheticSet
 from ddapps.utils.precision import frozen_embed
+from ddapps.validation import check_number, check_positive
 
 
 @dataclass(frozen=True)
-class DMConfig(DistillerConfig):
+class DMConfig(IterativeConfig):
     """DM hyper-parameters; defaults are the paper's (``main_DM.py``)."""
 
     iterations: int = 20000
@@ -49,15 +48,12 @@ class DMConfig(DistillerConfig):
     net_options: dict[str, Any] = field(default_factory=dict)
     dsa: bool = True
     dsa_strategy: str | None = None
-    init: str = "real"
 
     def __post_init__(self) -> None:
-        if self.iterations < 0:
-            raise ConfigError(f"iterations must be >= 0, got {self.iterations}")
-        if self.lr_img <= 0 or self.batch_real < 1:
-            raise ConfigError("lr_img must be > 0 and batch_real >= 1")
-        if self.init not in INIT_MODES:
-            raise ConfigError(f"unknown init {self.init!r}; choose one of: {', '.join(INIT_MODES)}")
+        super().__post_init__()
+        check_number("lr_img", self.lr_img)
+        check_number("momentum", self.momentum, low_inclusive=True)
+        check_positive("batch_real", self.batch_real)
 
 
 @METHODS.register("dm")
@@ -69,14 +65,11 @@ class DistributionMatching(IterativeDistiller):
     config: DMConfig
     smoke_config = {"iterations": 4, "batch_real": 8, "net_options": {"width": 16}}
 
-    def init_params(
-        self, real: Benchmark, ipc: int, init: SyntheticSet | None, generator: torch.Generator
-    ) -> dict[str, Tensor]:
-        images = initial_images(real, ipc, self.config.init, generator, init)
-        return {"images": images.to(self.device).requires_grad_(True)}
-
     def make_optimizer(self, params: dict[str, Tensor]) -> torch.optim.Optimizer:
         return torch.optim.SGD([params["images"]], lr=self.config.lr_img, momentum=self.config.momentum)
+
+    def augmentation_strategy(self) -> str:
+        return self.strategy
 
     def setup(self, real: Benchmark, ipc: int, generator: torch.Generator) -> None:
         cfg = self.config
@@ -111,7 +104,7 @@ class DistributionMatching(IterativeDistiller):
             if not self.owns_class(c):
                 continue
             x_real = self.real_images[pick.to(self.device)]
-            if aug is not None:
+            if self.dsa is not None and aug is not None:
                 x_real, x_syn = self.dsa.apply(x_real, aug), self.dsa.apply(x_syn, aug)
             real_batches.append(x_real)
             syn_batches.append(x_syn)

@@ -72,7 +72,6 @@ class DPDistributionMatching(PrivateMethod, DistributionMatching):
     """Distribution matching with a differentially private real-data term (see the module doc)."""
 
     name = "dp-dm"
-    differentially_private = True
     config_class = DPDMConfig
     config: DPDMConfig
     smoke_config = {"iterations": 4, "batch_real": 6, "net_options": {"width": 16}, "dp_epsilon": 10.0}

@@ -79,7 +79,6 @@ class DPGradientMatching(PrivateMethod, GradientMatching):
     """Gradient matching with a differentially private real gradient (PSG; see the module doc)."""
 
     name = "dp-dc"
-    differentially_private = True
     config_class = DPDCConfig
     config: DPDCConfig
     smoke_config = {

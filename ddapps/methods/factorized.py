@@ -27,22 +27,22 @@ import dataclasses
 import math
 from abc import abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Iterator, Mapping
+from typing import Any, Callable, ClassVar, Iterator, Mapping, cast
 
 import torch
 from torch import Tensor
 
-import ddapps.methods.dm  # noqa: F401  (registers the matchers)
+import ddapps.methods.dm
 import ddapps.methods.trajectory.mtt  # noqa: F401
 from ddapps.data import Benchmark
 from ddapps.errors import ConfigError
 from ddapps.factorization import DECODERS, stored_floats
-from ddapps.methods.base import METHODS, DistillerConfig, create_distiller, make_config
-from ddapps.methods.gradient_matching import GradientMatching, loops_for_ipc
-from ddapps.methods.init import INIT_MODES, _warm_images
+from ddapps.methods.base import METHODS, IterativeConfig, create_distiller, make_config
+from ddapps.methods.init import _warm_images
 from ddapps.methods.iterative import IterativeDistiller
 from ddapps.synthetic import SyntheticSet
 from ddapps.utils.seeding import draw_seed, make_generator
+from ddapps.validation import check_choice, check_number
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class Layout:
 
 
 @dataclass(frozen=True)
-class FactorizedConfig(DistillerConfig):
+class FactorizedConfig(IterativeConfig):
     """Options shared by factorized methods.
 
     ``lr_factors`` ``None`` uses the matcher's ``lr_img``; ``net``/``net_options`` are passed to
@@ -66,26 +66,19 @@ class FactorizedConfig(DistillerConfig):
 
     MATCHERS: ClassVar[tuple[str, ...]] = ("dm", "dc", "dsa", "mtt")
 
-    iterations: int = 1000
     matcher: str = "dm"
     matcher_options: dict[str, Any] = field(default_factory=dict)
     lr_factors: float | None = None
     momentum: float = 0.5
-    init: str = "real"
     net: str = "convnet"
     net_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.iterations < 0:
-            raise ConfigError(f"iterations must be >= 0, got {self.iterations}")
-        if self.lr_factors is not None and self.lr_factors <= 0:
-            raise ConfigError(f"lr_factors must be > 0, got {self.lr_factors}")
-        if self.momentum < 0:
-            raise ConfigError(f"momentum must be >= 0, got {self.momentum}")
-        if self.init not in INIT_MODES:
-            raise ConfigError(f"unknown init {self.init!r}; choose one of: {', '.join(INIT_MODES)}")
-        if self.matcher not in self.MATCHERS:
-            raise ConfigError(f"unknown matcher {self.matcher!r}; choose one of: {', '.join(self.MATCHERS)}")
+        super().__post_init__()
+        if self.lr_factors is not None:
+            check_number("lr_factors", self.lr_factors)
+        check_number("momentum", self.momentum, low_inclusive=True)
+        check_choice("matcher", self.matcher, self.MATCHERS)
         if not isinstance(self.matcher_options, dict):
             raise ConfigError("matcher_options must be a JSON object")
         make_config(METHODS.get(self.matcher).config_class, self.matcher_overrides())
@@ -152,10 +145,8 @@ class FactorizedDistiller(IterativeDistiller):
 
     def make_matcher(self, real: Benchmark, ipc: int) -> IterativeDistiller:
         """The matcher whose loss is applied to the decoded images."""
-        options = self.config.matcher_overrides()
-        if self.config.matcher in ("dc", "dsa"):
-            outer, inner = loops_for_ipc(ipc)  # the paper's loops for the *stored* IPC
-            options = {"outer_loop": outer, "inner_loop": inner} | options
+        # the paper's IPC-tied values (DC's loops) for the *stored* IPC
+        options = METHODS.get(self.config.matcher).ipc_defaults(ipc) | self.config.matcher_overrides()
         matcher = create_distiller(self.config.matcher, options, device=self.device)
         assert isinstance(matcher, IterativeDistiller)
         return matcher
@@ -189,11 +180,10 @@ class FactorizedDistiller(IterativeDistiller):
         return params | {k: v.detach().to(self.device).requires_grad_(True) for k, v in extras.items()}
 
     def make_optimizer(self, params: dict[str, Tensor]) -> torch.optim.Optimizer:
-        groups = [{"params": [params[k]], "lr": self.factor_lr(k)} for k in self.factor_keys]
+        groups: list[dict[str, Any]] = [{"params": [params[k]], "lr": self.factor_lr(k)} for k in self.factor_keys]
         groups += [{"params": [params[k]], "lr": float(self.matcher.config.lr_lr)} for k in self.extra_keys]
-        optimizer = torch.optim.SGD(groups, lr=groups[0]["lr"], momentum=self.config.momentum)
-        if isinstance(self.matcher, GradientMatching):
-            self.matcher.image_optimizer = optimizer  # its inner outer-steps update the factors
+        optimizer = torch.optim.SGD(groups, lr=self.factor_lr(self.factor_keys[0]), momentum=self.config.momentum)
+        self.matcher.adopt_optimizer(optimizer)  # DC's outer-loop steps update the factors
         return optimizer
 
     def setup(self, real: Benchmark, ipc: int, generator: torch.Generator) -> None:
@@ -202,7 +192,8 @@ class FactorizedDistiller(IterativeDistiller):
     def loss(
         self, params: dict[str, Tensor], real: Benchmark, ipc: int, generator: torch.Generator, iteration: int
     ) -> Tensor:
-        return self.matcher.loss(self.view(params), real, self.images_per_class(), generator, iteration)
+        view = cast(dict[str, Tensor], self.view(params))  # a read-only Mapping; matchers only read it
+        return self.matcher.loss(view, real, self.images_per_class(), generator, iteration)
 
     def after_step(self, params: dict[str, Tensor]) -> None:
         self.matcher.after_step(self.view(params))  # type: ignore[arg-type]
@@ -221,13 +212,12 @@ class FactorizedDistiller(IterativeDistiller):
             real,
             ipc,
             placeholder,
-            factorization_config=self.unit_layout.config,
             matcher=self.config.matcher,
             units_per_class=self.unit_layout.units,
             images_per_class=self.images_per_class(),
             stored_floats=used,
             budget_floats=budget_floats(real, ipc),
-            dsa_strategy=_strategy(self.matcher),
+            dsa_strategy=self.matcher.augmentation_strategy(),
             **meta,
         )
         lr = params["lr"].detach().to("cpu", torch.float32).reshape(()) if "lr" in params else None
@@ -237,6 +227,7 @@ class FactorizedDistiller(IterativeDistiller):
             labels=self.unit_labels.clone(),
             factors=factors,
             factorization=self.factorization,
+            factorization_config=dict(self.unit_layout.config),
             lr=lr,
         )
 
@@ -266,9 +257,3 @@ def sample_real(real: Benchmark, c: int, n: int, generator: torch.Generator) -> 
     count = real.train.class_indices(c).numel()
     draws = [real.train.sample_class(c, min(count, n - k), generator) for k in range(0, n, count)]
     return torch.cat(draws) if draws else torch.empty(0, real.channels, *real.image_size)
-
-
-def _strategy(matcher: IterativeDistiller) -> str:
-    if isinstance(matcher, GradientMatching):
-        return matcher.dsa.strategy if matcher.dsa is not None else "none"
-    return str(getattr(matcher, "strategy", "none"))

@@ -51,14 +51,13 @@ from torch.func import grad as func_grad
 
 from ddapps.augment import DSA, default_strategy, parse_strategy
 from ddapps.data import Benchmark
-from ddapps.errors import ConfigError
-from ddapps.methods.base import METHODS, DistillerConfig
-from ddapps.methods.init import INIT_MODES, initial_images
+from ddapps.methods.base import METHODS, IterativeConfig
 from ddapps.methods.iterative import DivergenceError, IterativeDistiller
 from ddapps.methods.matching_losses import check_metric, gradient_distance
 from ddapps.nets import batch_norm_layers, create_net, reinitialize_
 from ddapps.synthetic import SyntheticSet
 from ddapps.utils.precision import parameter_gradients
+from ddapps.validation import check_count, check_fields, check_number, check_optional_positive, check_positive
 
 LOOPS_BY_IPC: dict[int, tuple[int, int]] = {
     1: (1, 1),
@@ -78,7 +77,7 @@ def loops_for_ipc(ipc: int) -> tuple[int, int]:
 
 
 @dataclass(frozen=True)
-class GradientMatchingConfig(DistillerConfig):
+class GradientMatchingConfig(IterativeConfig):
     """Hyper-parameters shared by DC and DSA; defaults are the DC paper's.
 
     ``outer_loop``/``inner_loop`` ``None`` take the paper's values for the IPC
@@ -86,7 +85,6 @@ class GradientMatchingConfig(DistillerConfig):
     batch-normalised networks before each matching step.
     """
 
-    iterations: int = 1000
     lr_img: float = 0.1
     momentum: float = 0.5
     lr_net: float = 0.01
@@ -101,19 +99,14 @@ class GradientMatchingConfig(DistillerConfig):
     init: str = "noise"
 
     def __post_init__(self) -> None:
-        if self.iterations < 0:
-            raise ConfigError(f"iterations must be >= 0, got {self.iterations}")
-        if self.lr_img <= 0 or self.lr_net <= 0 or self.momentum < 0:
-            raise ConfigError("lr_img and lr_net must be > 0 and momentum >= 0")
-        if min(self.batch_real, self.batch_train, self.batch_bn) < 1:
-            raise ConfigError("batch_real, batch_train and batch_bn must be >= 1")
-        if self.outer_loop is not None and self.outer_loop < 1:
-            raise ConfigError(f"outer_loop must be >= 1, got {self.outer_loop}")
-        if self.inner_loop is not None and self.inner_loop < 0:
-            raise ConfigError(f"inner_loop must be >= 0, got {self.inner_loop}")
+        super().__post_init__()
+        check_fields(self, check_number, "lr_img", "lr_net")
+        check_number("momentum", self.momentum, low_inclusive=True)
+        check_fields(self, check_positive, "batch_real", "batch_train", "batch_bn")
+        check_optional_positive("outer_loop", self.outer_loop)
+        if self.inner_loop is not None:
+            check_count("inner_loop", self.inner_loop)
         check_metric(self.dis_metric)
-        if self.init not in INIT_MODES:
-            raise ConfigError(f"unknown init {self.init!r}; choose one of: {', '.join(INIT_MODES)}")
 
     def loops(self, ipc: int) -> tuple[int, int]:
         """``(outer_loop, inner_loop)`` for ``ipc``: the configured values, else the paper's."""
@@ -147,6 +140,7 @@ class GradientMatching(IterativeDistiller):
     """Shared algorithm of DC and DSA (see the module docstring); subclasses pick the augmentation."""
 
     config: GradientMatchingConfig
+    image_optimizer: torch.optim.Optimizer
     smoke_config = {
         "iterations": 4,
         "batch_real": 8,
@@ -157,15 +151,20 @@ class GradientMatching(IterativeDistiller):
     }
 
     # ---------------------------------------------------------------- IterativeDistiller hooks
-    def init_params(
-        self, real: Benchmark, ipc: int, init: SyntheticSet | None, generator: torch.Generator
-    ) -> dict[str, Tensor]:
-        images = initial_images(real, ipc, self.config.init, generator, init)
-        return {"images": images.to(self.device).requires_grad_(True)}
-
     def make_optimizer(self, params: dict[str, Tensor]) -> torch.optim.Optimizer:
         self.image_optimizer = torch.optim.SGD([params["images"]], lr=self.config.lr_img, momentum=self.config.momentum)
         return self.image_optimizer
+
+    def adopt_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
+        self.image_optimizer = optimizer  # the outer loop's steps update the wrapping method's tensors
+
+    @classmethod
+    def ipc_defaults(cls, ipc: int) -> dict[str, Any]:
+        outer, inner = loops_for_ipc(ipc)
+        return {"outer_loop": outer, "inner_loop": inner}
+
+    def augmentation_strategy(self) -> str:
+        return self.dsa.strategy if self.dsa is not None else "none"
 
     def setup(self, real: Benchmark, ipc: int, generator: torch.Generator) -> None:
         cfg = self.config
@@ -236,7 +235,7 @@ class GradientMatching(IterativeDistiller):
             if not self.owns_class(c):
                 continue
             x_real, x_syn = self.real_images[pick], images[c * ipc : (c + 1) * ipc]
-            if aug is not None:
+            if self.dsa is not None and aug is not None:
                 x_real, x_syn = self.dsa.apply(x_real, aug), self.dsa.apply(x_syn, aug)
             g_real = self.real_gradients(x_real, c)
             g_syn = self.synthetic_gradients(x_syn, c)

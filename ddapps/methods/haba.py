@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +37,7 @@ from ddapps.errors import ConfigError
 from ddapps.factorization import hallucinator_numel, hallucinator_shapes, packed_columns
 from ddapps.methods.base import METHODS
 from ddapps.methods.factorized import FactorizedConfig, FactorizedDistiller, Layout
+from ddapps.validation import check_number, check_optional_positive, check_positive
 
 DECODER_INIT_STD = 0.1
 """Relative scale of the decoder weights at initialisation: hallucinated images start as their
@@ -56,14 +58,12 @@ class HaBaConfig(FactorizedConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.n_hallucinators < 1 or self.hidden < 1:
-            raise ConfigError("n_hallucinators and hidden must be >= 1")
-        if self.kernel < 1 or self.kernel % 2 == 0:
+        check_positive("n_hallucinators", self.n_hallucinators)
+        check_positive("hidden", self.hidden)
+        if check_positive("kernel", self.kernel) % 2 == 0:
             raise ConfigError(f"kernel must be a positive odd number, got {self.kernel}")
-        if self.lr_hallucinators <= 0:
-            raise ConfigError(f"lr_hallucinators must be > 0, got {self.lr_hallucinators}")
-        if self.base_scale is not None and self.base_scale < 1:
-            raise ConfigError(f"base_scale must be >= 1, got {self.base_scale}")
+        check_number("lr_hallucinators", self.lr_hallucinators)
+        check_optional_positive("base_scale", self.base_scale)
 
 
 @METHODS.register("haba")
@@ -128,7 +128,7 @@ class HaBaDistiller(FactorizedDistiller):
         cfg = self.config
         channels, count = layout.config["channels"], layout.config["n_hallucinators"]
         fan_enc, fan_dec = channels * cfg.kernel**2, cfg.hidden * cfg.kernel**2
-        init = {
+        init: dict[str, Callable[[tuple[int, ...]], Tensor]] = {
             "enc_weight": lambda shape: torch.randn(shape, generator=generator) / math.sqrt(fan_enc),
             "enc_bias": torch.zeros,
             "scale": torch.ones,

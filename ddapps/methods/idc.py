@@ -34,6 +34,7 @@ from ddapps.methods.factorized import FactorizedConfig, FactorizedDistiller, Lay
 from ddapps.methods.gradient_matching import DSAConfig, SiameseAugmentedCondensation
 from ddapps.methods.init import tile_images
 from ddapps.methods.iterative import IterativeDistiller
+from ddapps.validation import check_positive
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,7 @@ class IDCConfig(FactorizedConfig):
     inner_loop: int = 1
 
     def __post_init__(self) -> None:
-        if self.factor < 1:
-            raise ConfigError(f"factor must be >= 1, got {self.factor}")
+        check_positive("factor", self.factor)
         super().__post_init__()
 
     def matcher_overrides(self) -> dict[str, Any]:

@@ -52,6 +52,7 @@ from ddapps.methods.init import initial_images
 from ddapps.methods.trajectory.flat import FlatSpec
 from ddapps.nets import reinitialize_
 from ddapps.synthetic import SyntheticSet
+from ddapps.validation import check_count, check_fields, check_number, check_positive
 
 
 @dataclass(frozen=True)
@@ -71,10 +72,10 @@ class IDMConfig(DMConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if min(self.factor, self.num_models, self.max_model_steps, self.model_batch) < 1:
-            raise ConfigError("factor, num_models, max_model_steps and model_batch must be >= 1")
-        if self.model_train_steps < 0 or self.lr_net <= 0 or self.ce_weight < 0:
-            raise ConfigError("model_train_steps and ce_weight must be >= 0 and lr_net > 0")
+        check_fields(self, check_positive, "factor", "num_models", "max_model_steps", "model_batch")
+        check_count("model_train_steps", self.model_train_steps)
+        check_number("lr_net", self.lr_net)
+        check_number("ce_weight", self.ce_weight, low_inclusive=True)
 
 
 @METHODS.register("idm")
@@ -82,8 +83,8 @@ class ImprovedDistributionMatching(DistributionMatching):
     """Improved distribution matching (Zhao et al., CVPR 2023); see the module docstring."""
 
     name = "idm"
-    config_class = IDMConfig  # type: ignore[assignment]
-    config: IDMConfig  # type: ignore[assignment]
+    config_class = IDMConfig
+    config: IDMConfig
     smoke_config = {
         "iterations": 4,
         "batch_real": 8,
@@ -181,7 +182,7 @@ class ImprovedDistributionMatching(DistributionMatching):
         return replace(
             synset,
             images=None,
-            factors={"images": synset.images},
+            factors={"images": synset.training_data()[0]},
             factorization="multiformation",
-            meta=synset.meta | {"factorization_config": {"factor": cfg.factor}},
+            factorization_config={"factor": cfg.factor},
         )

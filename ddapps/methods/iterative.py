@@ -14,7 +14,7 @@ import math
 import time
 from abc import abstractmethod
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -22,8 +22,9 @@ from tqdm.auto import tqdm
 
 from ddapps.data import Benchmark
 from ddapps.errors import DDAppsError
-from ddapps.methods.base import Callback, CheckpointSpec, Distiller, IterationEvent, config_to_dict
+from ddapps.methods.base import Distiller, DistillRequest, IterationEvent, config_to_dict
 from ddapps.methods.checkpoint import load_checkpoint, save_checkpoint
+from ddapps.methods.init import initial_images
 from ddapps.synthetic import SyntheticSet
 from ddapps.utils.precision import autocast, current_precision
 from ddapps.utils.seeding import derive_seed, draw_seed, make_generator
@@ -36,16 +37,9 @@ class DivergenceError(DDAppsError):
 class IterativeDistiller(Distiller):
     """Base for methods that optimise synthetic tensors for ``config.iterations`` steps."""
 
-    def _distill(
-        self,
-        real: Benchmark,
-        ipc: int,
-        *,
-        init: SyntheticSet | None,
-        generator: torch.Generator,
-        callbacks: Sequence[Callback],
-        checkpoint: CheckpointSpec | None,
-    ) -> SyntheticSet:
+    def _distill(self, request: DistillRequest) -> SyntheticSet:
+        real, ipc, init, generator = request.real, request.ipc, request.init, request.generator
+        callbacks, checkpoint = request.callbacks, request.checkpoint
         base_seed = draw_seed(generator)
         params = self.init_params(real, ipc, init, generator)
         optimizer = self.make_optimizer(params)
@@ -103,15 +97,25 @@ class IterativeDistiller(Distiller):
         return synset
 
     # ---------------------------------------------------------------- hooks
-    @abstractmethod
     def init_params(
         self, real: Benchmark, ipc: int, init: SyntheticSet | None, generator: torch.Generator
     ) -> dict[str, Tensor]:
-        """Learnable leaf tensors (``requires_grad=True``) on ``self.device``."""
+        """Learnable leaf tensors (``requires_grad=True``) on ``self.device``.
+
+        By default the images alone, started as the config's ``init`` says (and from ``init``'s
+        images where it covers a class; :func:`~ddapps.methods.init.initial_images`). Methods that
+        learn more (a learning rate, labels) add their tensors to this dict.
+        """
+        images = initial_images(real, ipc, self.config.init, generator, init)
+        return {"images": images.to(self.device).requires_grad_(True)}
 
     @abstractmethod
     def make_optimizer(self, params: dict[str, Tensor]) -> torch.optim.Optimizer:
         """The optimiser of the synthetic tensors."""
+
+    def adopt_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
+        """Use ``optimizer`` (a wrapping method's, e.g. a factorized set's over its factors) where this
+        method steps its own optimiser inside :meth:`loss` (DC's outer loop); nothing by default."""
 
     def setup(self, real: Benchmark, ipc: int, generator: torch.Generator) -> None:
         """Build reusable state (networks, device copies of the data) before the loop."""

@@ -24,6 +24,7 @@ from ddapps.data import Benchmark
 from ddapps.errors import ConfigError
 from ddapps.methods.base import METHODS
 from ddapps.methods.factorized import FactorizedConfig, FactorizedDistiller, Layout
+from ddapps.validation import check_positive
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,7 @@ class LowRankConfig(FactorizedConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.rank < 1:
-            raise ConfigError(f"rank must be >= 1, got {self.rank}")
+        check_positive("rank", self.rank)
 
 
 @METHODS.register("lowrank")

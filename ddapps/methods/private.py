@@ -9,22 +9,24 @@ checkpoints the noise source's position with the base method's state, and writes
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
 from ddapps.data import Benchmark
 from ddapps.dp.mechanism import DPOptions, PrivateRun, check_warm_start, inf_as_text
+from ddapps.nets.base import Net
 from ddapps.synthetic import SyntheticSet
 
 
 class PrivateMethod:
     """Mixin for an :class:`~ddapps.methods.iterative.IterativeDistiller` whose config has :class:`DPOptions`."""
 
-    name: str
+    name: ClassVar[str]
+    differentially_private: ClassVar[bool] = True
     config: Any
-    net: torch.nn.Module
+    net: Net
     private_run: PrivateRun
 
     def accountant_steps(self, ipc: int) -> int:

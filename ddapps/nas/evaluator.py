@@ -52,7 +52,7 @@ def proxy_accuracy(
     generator = make_generator(architecture_seed(seed, model))
     materialize(model, generator, device)
     lr = float(synset.lr) if synset.lr is not None else None
-    loss = synset.meta.get("eval_protocol", {}).get("loss", "cross_entropy")
+    loss = synset.eval_protocol.loss
     train_steps(
         model, images.detach(), labels.detach(), StepBudget(steps=steps, batch_size=batch_size),
         generator=generator, lr=lr, loss=loss, device=device,
@@ -69,20 +69,17 @@ def proxy_trial(model: nn.Module, **kwargs: Any) -> float:
     return accuracy
 
 
-def make_evaluator(
-    synset_path: str,
-    val_path: str,
-    *,
-    steps: int,
-    batch_size: int = 64,
-    seed: int = 0,
-    device: str = "cpu",
-) -> Any:
-    """An NNI ``FunctionalEvaluator`` running :func:`proxy_trial` with these (serializable) arguments."""
+def make_evaluator(synset_path: str, val_path: str, *, steps: int, **options: Any) -> Any:
+    """An NNI ``FunctionalEvaluator`` running :func:`proxy_trial` with these (serializable) arguments.
+
+    ``options`` are :func:`proxy_accuracy`'s other keyword arguments (``batch_size``, ``seed``, ``device``).
+    """
     from nni.nas.evaluator import FunctionalEvaluator
 
-    StepBudget(steps=steps, batch_size=batch_size)  # validate before any trial runs
+    unknown = sorted(set(options) - {"batch_size", "seed", "device"})
+    if unknown:
+        raise TypeError(f"make_evaluator got unknown option(s) {unknown}")
+    StepBudget(steps=steps, batch_size=int(options.get("batch_size", 64)))  # validate before any trial runs
     return FunctionalEvaluator(
-        proxy_trial, synset_path=str(synset_path), val_path=str(val_path),
-        steps=int(steps), batch_size=int(batch_size), seed=int(seed), device=str(device),
-    )  # fmt: skip
+        proxy_trial, synset_path=str(synset_path), val_path=str(val_path), steps=int(steps), **options
+    )

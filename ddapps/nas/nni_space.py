@@ -22,7 +22,7 @@ from ddapps.nets.convnet import ConvNet
 from ddapps.nets.init import reinitialize_
 
 
-class MutableConvNet(ParametrizedModule, ConvNet, wraps=ConvNet):
+class MutableConvNet(ParametrizedModule, ConvNet, wraps=ConvNet):  # type: ignore[call-arg]  # NNI metaclass
     """``ConvNet`` whose keyword options may be ``nni.choice`` mutables."""
 
 

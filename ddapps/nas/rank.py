@@ -95,7 +95,7 @@ def rank_study(
     sub_x, sub_y = random_subset(benchmark.train, ipc, make_generator(derive_seed(seed, "nas", "subset", ipc)))
     syn_x, syn_y = (t.detach() for t in synset.training_data())
     syn_lr = float(synset.lr) if synset.lr is not None else None
-    syn_loss = synset.meta.get("eval_protocol", {}).get("loss", "cross_entropy")
+    syn_loss = synset.eval_protocol.loss
     full_x, full_y = benchmark.train.images, benchmark.train.labels
     ref_budget = StepBudget(config.reference_steps, config.batch_size)
     proxy_budget = StepBudget(config.proxy_steps, config.batch_size)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ddapps.errors import ConfigError
 
@@ -73,14 +73,15 @@ def make_strategy(config: SearchConfig) -> Any:
     from nni.nas import strategy as nni_strategy
 
     seed = config.seed & 0xFFFFFFFF  # numpy RandomState seeds are 32-bit
-    if config.strategy == "random":
-        return nni_strategy.Random(dedup=True, seed=seed)
-    if config.strategy == "grid":
-        return nni_strategy.GridSearch(shuffle=True, seed=seed)
-    return nni_strategy.RegularizedEvolution(
-        population_size=config.population_size, sample_size=config.sample_size,
-        mutation_prob=config.mutation_prob, dedup=True, seed=seed,
-    )  # fmt: skip
+    factories: dict[str, Callable[[], Any]] = {
+        "random": lambda: nni_strategy.Random(dedup=True, seed=seed),
+        "grid": lambda: nni_strategy.GridSearch(shuffle=True, seed=seed),
+        "regularized-evolution": lambda: nni_strategy.RegularizedEvolution(
+            population_size=config.population_size, sample_size=config.sample_size,
+            mutation_prob=config.mutation_prob, dedup=True, seed=seed,
+        ),
+    }  # fmt: skip
+    return factories[config.strategy]()
 
 
 def experiment_config(config: SearchConfig, workdir: str | Path) -> Any:

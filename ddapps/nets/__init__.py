@@ -14,7 +14,7 @@ from ddapps.nets import alexnet, convnet, lenet, mlp, resnet, vgg  # noqa: F401
 from ddapps.nets.base import NETS, Net, batch_norm_layers
 from ddapps.nets.convnet import fitting_depth
 from ddapps.nets.factory import create_net, list_nets, net_options
-from ddapps.nets.init import reinitialize_
+from ddapps.nets.init import reinitialize_, reset_norm
 
 __all__ = [
     "NETS",
@@ -25,4 +25,5 @@ __all__ = [
     "list_nets",
     "net_options",
     "reinitialize_",
+    "reset_norm",
 ]

@@ -15,8 +15,9 @@ from typing import Sequence
 
 from torch import nn
 
-from ddapps.nets.base import NETS, Net, as_hw, check_positive
+from ddapps.nets.base import NETS, Net, as_hw
 from ddapps.nets.layers import NORMS, check_choice, conv_out, make_norm, make_pool
+from ddapps.validation import check_positive
 
 # (channels in halves of width, kernel size, pool after?)
 _LAYERS = ((2, 5, True), (3, 5, True), (4, 3, False), (3, 3, False), (3, 3, True))

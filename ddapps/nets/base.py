@@ -8,15 +8,16 @@ the logits.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
 from ddapps.errors import ConfigError
 from ddapps.registry import Registry
+from ddapps.validation import check_positive
 
-NETS: Registry = Registry("network")
+NETS: Registry[Callable[..., "Net"]] = Registry("network")
 """Name -> network class or builder; every entry is called as
 ``builder(in_channels, num_classes, image_size, **options)``."""
 
@@ -40,13 +41,6 @@ def as_hw(image_size: int | Sequence[int]) -> tuple[int, int]:
     if len(size) != 2 or min(size) < 1:
         raise ConfigError(f"image_size must be an int or (H, W) of sizes >= 1, got {image_size!r}")
     return size[0], size[1]
-
-
-def check_positive(name: str, value: object) -> int:
-    """``value`` as a positive int, or :class:`ConfigError` naming the option."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be a positive int, got {value!r}")
-    return value
 
 
 class Net(nn.Module):

@@ -14,7 +14,7 @@ from typing import Sequence
 
 from torch import nn
 
-from ddapps.nets.base import NETS, Net, as_hw, check_positive
+from ddapps.nets.base import NETS, Net, as_hw
 from ddapps.nets.fused import ConvNetFeatures
 from ddapps.nets.layers import (
     ACTS,
@@ -26,6 +26,7 @@ from ddapps.nets.layers import (
     make_norm,
     make_pool,
 )
+from ddapps.validation import check_positive
 
 
 class ConvNet(Net):

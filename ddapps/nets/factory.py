@@ -11,10 +11,9 @@ import inspect
 from typing import Any, Sequence
 
 import torch
-from torch import nn
 
 from ddapps.errors import ConfigError
-from ddapps.nets.base import NETS
+from ddapps.nets.base import NETS, Net
 from ddapps.nets.init import reinitialize_
 
 _POSITIONAL = ("in_channels", "num_classes", "image_size")
@@ -45,7 +44,7 @@ def create_net(
     *,
     generator: torch.Generator | None = None,
     **opts: Any,
-) -> nn.Module:
+) -> Net:
     """Build network ``name`` for ``in_channels`` x ``image_size`` images and ``num_classes``.
 
     ``image_size`` is an int or ``(H, W)``. With a ``generator`` the network is built on the meta

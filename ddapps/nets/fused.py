@@ -24,6 +24,8 @@ has exactly that shape.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -71,7 +73,7 @@ def conv_instance_norm_relu_pool(x: Tensor, conv: nn.Conv2d, norm: nn.GroupNorm)
     """``avg_pool2x2(relu(instance_norm(conv(x))))`` by the closed form of the module docstring."""
     n = x.shape[0]
     out_h, out_w = _conv_out_hw(x, conv)
-    patches = F.unfold(x, conv.kernel_size, padding=conv.padding)  # [N, D, L]
+    patches = F.unfold(x, conv.kernel_size, padding=_padding(conv))  # [N, D, L]
     mean_patch = patches.mean(dim=2)  # [N, D]
     weight = conv.weight.reshape(conv.out_channels, -1)  # [C, D]
     with no_autocast(x.device.type):  # statistics in fp32 under bf16 autocast
@@ -98,14 +100,15 @@ def conv_instance_norm_relu_pool(x: Tensor, conv: nn.Conv2d, norm: nn.GroupNorm)
     by_offset = patches.view(n, -1, ph2, 2, pw2, 2).permute(0, 1, 3, 5, 2, 4).reshape(n, -1, 4, ph2 * pw2)
     grad = torch.is_grad_enabled()
     chunk = n if grad else NO_GRAD_CHUNK
-    outputs = []
+    outputs: list[Tensor] = []
     for start in range(0, n, chunk):
         rows = slice(start, min(start + chunk, n))
-        acc = None
+        acc: Tensor | None = None
         for offset in range(4):
             part = torch.baddbmm(shift[rows], per_image[rows], by_offset[rows, :, offset])
             part = torch.relu(part) if grad else part.relu_()
             acc = part if acc is None else (acc + part if grad else acc.add_(part))
+        assert acc is not None
         outputs.append(acc)
     pooled = outputs[0] if len(outputs) == 1 else torch.cat(outputs)
     return (pooled * 0.25).view(n, -1, ph2, pw2)
@@ -116,9 +119,16 @@ def avg_pool2x2(x: Tensor) -> Tensor:
     return (x[..., ::2, ::2] + x[..., 1::2, ::2] + x[..., ::2, 1::2] + x[..., 1::2, 1::2]) * 0.25
 
 
+def _padding(conv: nn.Conv2d) -> tuple[int, int]:
+    """The conv's numeric padding (string paddings are refused by :func:`fusable_first_block`)."""
+    assert not isinstance(conv.padding, str)
+    ph, pw = conv.padding
+    return int(ph), int(pw)
+
+
 def _conv_out_hw(x: Tensor, conv: nn.Conv2d) -> tuple[int, int]:
     """Height and width of ``conv(x)`` (stride 1, no dilation: checked by :func:`fusable_first_block`)."""
-    (kh, kw), (ph, pw) = conv.kernel_size, conv.padding
+    (kh, kw), (ph, pw) = conv.kernel_size, _padding(conv)
     return x.shape[2] + 2 * ph - kh + 1, x.shape[3] + 2 * pw - kw + 1
 
 
@@ -139,10 +149,11 @@ class ConvNetFeatures(nn.Sequential):
     distillation -- so there the plain ``nn.Sequential`` forward runs (cuDNN convolution, one
     group-norm, one pooling kernel)."""
 
-    def forward(self, x: Tensor) -> Tensor:  # noqa: D102 - see the class docstring
-        if not (x.device.type == "cpu" and x.dim() == 4 and fusable_first_block(self) and _even_map(x, self[0])):
+    def forward(self, x: Tensor) -> Tensor:
+        conv, norm = cast(nn.Conv2d, self[0]), cast(nn.GroupNorm, self[1])
+        if not (x.device.type == "cpu" and x.dim() == 4 and fusable_first_block(self) and _even_map(x, conv)):
             return super().forward(x)
-        h = conv_instance_norm_relu_pool(x, self[0], self[1])
+        h = conv_instance_norm_relu_pool(x, conv, norm)
         in_place = not torch.is_grad_enabled()
         for layer in list(self)[4:]:
             if in_place and type(layer) is nn.ReLU:

@@ -14,9 +14,12 @@ statistics are reset (mean 0, variance 1, no batches seen).
 from __future__ import annotations
 
 import math
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 _WEIGHTED = (
     nn.Linear,
@@ -54,7 +57,7 @@ def _uniform_(param: torch.Tensor, bound: float, generator: torch.Generator) -> 
     param.copy_(values)
 
 
-def _reset_weighted(module: nn.Module, generator: torch.Generator) -> None:
+def _reset_weighted(module: Any, generator: torch.Generator) -> None:
     fan_in = _fan_in(module.weight)
     bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
     _uniform_(module.weight, bound, generator)
@@ -62,7 +65,8 @@ def _reset_weighted(module: nn.Module, generator: torch.Generator) -> None:
         _uniform_(module.bias, bound, generator)
 
 
-def _reset_norm(module: nn.Module) -> None:
+def reset_norm(module: Any) -> None:
+    """A normalisation layer back to scale 1, shift 0 and fresh running statistics."""
     if getattr(module, "weight", None) is not None:
         module.weight.fill_(1.0)
     if getattr(module, "bias", None) is not None:
@@ -72,7 +76,7 @@ def _reset_norm(module: nn.Module) -> None:
 
 
 @torch.no_grad()
-def reinitialize_(module: nn.Module, generator: torch.Generator) -> nn.Module:
+def reinitialize_(module: ModuleT, generator: torch.Generator) -> ModuleT:
     """Re-initialize every parameter and norm statistic of ``module`` in place; return it.
 
     Parameters keep their identity and storage (optimizers and hooks that hold them stay valid);
@@ -85,7 +89,7 @@ def reinitialize_(module: nn.Module, generator: torch.Generator) -> nn.Module:
         if isinstance(sub, _WEIGHTED):
             _reset_weighted(sub, generator)
         elif isinstance(sub, _NORMS):
-            _reset_norm(sub)
+            reset_norm(sub)
         elif any(True for _ in sub.parameters(recurse=False)):
             raise TypeError(f"reinitialize_ does not know how to initialize {type(sub).__name__}")
     return module

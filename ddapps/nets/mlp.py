@@ -12,8 +12,9 @@ from typing import Sequence
 from torch import nn
 
 from ddapps.errors import ConfigError
-from ddapps.nets.base import NETS, Net, as_hw, check_positive
+from ddapps.nets.base import NETS, Net, as_hw
 from ddapps.nets.layers import ACTS, check_choice, make_act
+from ddapps.validation import check_positive
 
 
 @NETS.register("mlp")

@@ -17,8 +17,9 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ddapps.nets.base import NETS, Net, as_hw, check_positive
+from ddapps.nets.base import NETS, Net, as_hw
 from ddapps.nets.layers import NORMS, check_choice, make_norm
+from ddapps.validation import check_positive
 
 
 class BasicBlock(nn.Module):

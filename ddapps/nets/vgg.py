@@ -16,8 +16,9 @@ from typing import Sequence
 
 from torch import nn
 
-from ddapps.nets.base import NETS, Net, as_hw, check_positive
+from ddapps.nets.base import NETS, Net, as_hw
 from ddapps.nets.layers import NORMS, check_choice, conv_out, make_norm, make_pool
+from ddapps.validation import check_positive
 
 POOL = "M"
 # VGG-11: channels as multiples of width, "M" = 2x2 max pool.

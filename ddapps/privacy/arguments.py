@@ -41,15 +41,48 @@ PIPELINE_FLAGS: tuple[tuple[str, type, object, str], ...] = (
 """``(flag, type, default, help)`` of the pipelines' hyper-parameters (distillation, training, DP-SGD)."""
 
 
-def add_pipeline_args(p: argparse.ArgumentParser) -> None:
-    """The hyper-parameters of the pipelines (shared by ``audit``, ``utility`` and ``select``)."""
+def add_pipeline_args(p: argparse.ArgumentParser, *, budget: bool = True) -> None:
+    """The hyper-parameters of the pipelines (shared by ``audit``, ``utility`` and ``select``).
+
+    With ``budget``, ``--budget NAME`` fills every flag the command line leaves at its default from
+    the budget's ``privacy`` section (:mod:`ddapps.budgets`); call it after the command's own flags.
+    """
     for flag, kind, default, text in PIPELINE_FLAGS:
         p.add_argument(flag, type=kind, default=default, help=text)
+    if budget:
+        p.add_argument(
+            "--budget",
+            default="small",
+            help="small (these defaults) | smoke (seconds; numbers meaningless) | paper (64 shadows, 1000 "
+            "iterations, seeds 0,1,2); flags given explicitly win",
+        )
+        p.set_defaults(budget_defaults={key: p.get_default(key) for key in BUDGET_KEYS})
     p.add_argument(
         "--dp-deterministic-noise",
         action="store_true",
         help="seeded DP noise: reproducible and NOT private (rows say private: false)",
     )
+
+
+BUDGET_KEYS = ("shadows", "iterations", "epochs", "ipc", "pool_size", "n_boot", "dpsgd_epochs", "train_size", "seeds")
+"""What a budget's ``privacy`` section may set (each command takes the ones it has)."""
+
+
+def apply_budget(args: argparse.Namespace) -> dict[str, Any]:
+    """Set each flag still at its default to the ``--budget``'s ``privacy`` value; return what was set."""
+    from ddapps.budgets import get_budget
+    from ddapps.errors import ConfigError
+
+    applied: dict[str, Any] = {}
+    for key, value in get_budget(args.budget).section("privacy").items():
+        if key not in BUDGET_KEYS:
+            raise ConfigError(
+                f"budget {args.budget!r}: unknown privacy setting {key!r}; known: {', '.join(BUDGET_KEYS)}"
+            )
+        if hasattr(args, key) and getattr(args, key) == args.budget_defaults[key]:
+            setattr(args, key, value)
+            applied[key] = value
+    return applied
 
 
 def seed_list(text: str) -> list[int]:

@@ -54,7 +54,7 @@ from ddapps.data import Benchmark
 from ddapps.data.split import Split
 from ddapps.errors import ConfigError
 from ddapps.evaluation import TrainSettings, test_accuracy, train_classifier
-from ddapps.methods import create_distiller
+from ddapps.methods import METHODS, create_distiller
 from ddapps.nets import create_net, fitting_depth
 from ddapps.privacy import mia
 from ddapps.privacy.dpsgd import DPSGDConfig, train_dpsgd
@@ -127,6 +127,12 @@ class AuditConfig:
             return self.canaries
         k = round(CANARY_FRACTION * self.pool_size)
         return k if k >= 4 else 0
+
+
+TARGET_METHODS = {"random": "random", "dm-real": "dm", "dm-noise": "dm"}
+"""The registered method behind each distilled target kind that is not itself a method name."""
+AUDIT_METHOD_OVERRIDES: dict[str, dict[str, Any]] = {"dp-dc": {"lr_img": None, "outer_loop": 2, "inner_loop": 1}}
+"""Per-method settings of the audit's distilled targets on top of the shared ones."""
 
 
 @dataclass(frozen=True)
@@ -333,17 +339,16 @@ def distill(target: Target, data: Benchmark, config: AuditConfig, seed: int, dev
         "iterations": config.iterations, "batch_real": config.batch_real,
         "net": config.distill_net, "net_options": distill_net_options(config, data), "lr_img": config.lr_img,
     }  # fmt: skip
-    if target.kind == "random":
-        method, overrides = "random", {}
-    elif target.kind in ("dm-real", "dm-noise"):
-        method, overrides = "dm", common | {"init": target.init}
+    method = TARGET_METHODS.get(target.kind, target.kind)
+    if method == "random":
+        overrides: dict[str, Any] = {}
+    elif not METHODS.get(method).differentially_private:
+        overrides = common | {"init": target.init}
     else:
         eps = "inf" if target.epsilon is None or math.isinf(target.epsilon) else target.epsilon
-        method = target.kind
         overrides = common | {"dp_epsilon": eps, "dp_delta": config.dp_delta, "clip_norm": config.clip_norm,
                               "dp_deterministic_noise": config.dp_deterministic_noise}  # fmt: skip
-        if method == "dp-dc":
-            overrides = overrides | {"lr_img": None, "outer_loop": 2, "inner_loop": 1}
+        overrides |= AUDIT_METHOD_OVERRIDES.get(method, {})
     distiller = create_distiller(method, overrides, device=device)
     return distiller.distill(data, config.ipc, generator=make_generator(derive_seed(seed, "distill")))
 

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ddapps.privacy.arguments import add_pipeline_args, eps_list, pipeline_config, seed_list
+from ddapps.privacy.arguments import add_pipeline_args, apply_budget, eps_list, pipeline_config, seed_list
 from ddapps.privacy.select_command import add_select_parser, run_select
 
 COLUMNS = (
@@ -124,6 +124,10 @@ def run(args: argparse.Namespace) -> int:
     """Dispatch ``ddapps privacy <command>``."""
     commands = {"audit": run_audit_command, "utility": run_utility_command, "select": run_select,
                 "combine": run_combine_command}  # fmt: skip
+    if hasattr(args, "budget_defaults"):
+        applied = apply_budget(args)
+        if applied:
+            _say(args, f"budget {args.budget}: {', '.join(f'{k}={v}' for k, v in applied.items())}")
     return commands[args.privacy_command](args)
 
 
@@ -169,7 +173,8 @@ def run_audit_command(args: argparse.Namespace) -> int:
     bar.close()
     args.out.mkdir(parents=True, exist_ok=True)
     save_closest_pairs(result["pairs"], real, args.out / "closest_pairs.png")
-    cfg = dataclasses.asdict(config) | {"dataset": args.dataset, "seeds": seeds, "canaries": config.n_canaries}
+    cfg = dataclasses.asdict(config) | {"dataset": args.dataset, "seeds": seeds, "canaries": config.n_canaries,
+                                        "budget": args.budget}  # fmt: skip
     cfg["epsilons"] = [e if math.isfinite(e) else "inf" for e in config.epsilons]
     write_run(args.out, "privacy audit", cfg, device, result["rows"], audit_report(args, config, seeds, result),
               summary=result["summary"], memorization=result["memorization"], privacy=result["privacy"])  # fmt: skip
@@ -247,7 +252,7 @@ def _combine_utility(args: argparse.Namespace, docs: list[dict[str, Any]]) -> in
     return 0
 
 
-def audit_report(args: argparse.Namespace, config: Any, seeds: list[int], result: dict[str, Any]) -> str:
+def audit_report(args: Any, config: Any, seeds: list[int], result: dict[str, Any]) -> str:
     """``report.md`` of the audit."""
     from ddapps.report import command_line, format_table
 
@@ -337,6 +342,7 @@ def run_utility_command(args: argparse.Namespace) -> int:
     save_utility_plot(result["summary"], args.out / "utility.png", title=title)
     cfg = dataclasses.asdict(config.pipeline_config) | {
         "dataset": args.dataset, "methods": list(config.methods), "seeds": seeds, "train_size": config.train_size,
+        "budget": args.budget,
     }  # fmt: skip
     cfg["epsilons"] = [e if math.isfinite(e) else "inf" for e in config.epsilons]
     shown = [{k: v for k, v in r.items() if v is not None} for r in result["summary"]]

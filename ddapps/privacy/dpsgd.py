@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -40,6 +40,8 @@ from ddapps.errors import ConfigError
 from ddapps.utils.seeding import draw_seed, make_generator
 
 ACCOUNTANT = "opacus-rdp"
+
+NetT = TypeVar("NetT", bound=nn.Module)
 
 
 @dataclass(frozen=True)
@@ -78,14 +80,14 @@ def noise_generators(config: DPSGDConfig, generator: torch.Generator) -> tuple[t
 
 
 def train_dpsgd(
-    net: nn.Module,
+    net: NetT,
     images: Tensor,
     labels: Tensor,
     config: DPSGDConfig,
     *,
     generator: torch.Generator,
     device: torch.device | str = "cpu",
-) -> tuple[nn.Module, dict[str, Any]]:
+) -> tuple[NetT, dict[str, Any]]:
     """Train ``net`` (in place) on ``(images, labels)`` with DP-SGD: ``(net in eval mode, privacy record)``.
 
     The record (keys as in ``dp-dm``'s ``meta["privacy"]``) holds ``private``, ``nominal_epsilon``

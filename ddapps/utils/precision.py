@@ -17,11 +17,16 @@ from __future__ import annotations
 import contextlib
 import copy
 from contextvars import ContextVar
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator, TypeVar
 
 import torch
 
 from ddapps.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ddapps.nets.base import Net
+
+NetT = TypeVar("NetT", bound=torch.nn.Module)
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -57,7 +62,7 @@ def autocast(device: torch.device | str) -> contextlib.AbstractContextManager[ob
     return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
 
 
-def frozen_embed(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+def frozen_embed(net: Net, x: torch.Tensor) -> torch.Tensor:
     """``net.embed(x)`` for a side that needs no gradient (e.g. DM's real images), as float32.
 
     Under ``bf16`` the whole forward runs on a bfloat16 copy of ``net`` (weights cast once per
@@ -99,6 +104,6 @@ def no_autocast(device_type: str) -> contextlib.AbstractContextManager[object]:
     return contextlib.nullcontext()
 
 
-def _bf16_copy(net: torch.nn.Module) -> torch.nn.Module:
+def _bf16_copy(net: NetT) -> NetT:
     """A bfloat16 copy of ``net`` (``net`` itself keeps its dtype)."""
     return copy.deepcopy(net).to(torch.bfloat16)

@@ -14,10 +14,10 @@ from avalanche.evaluation.metrics import accuracy_metrics
 from avalanche.training.plugins import EvaluationPlugin, ReplayPlugin
 from avalanche.training.supervised import Naive
 
-from ddapps.continual.scenarios import load_split, split_scenario
-from ddapps.continual.buffer import DistilledBuffer
+from ddapps.continual.distilled_buffer import DistilledBuffer
+from ddapps.continual.distilled_memory import images_per_class
 from ddapps.continual.gdumb import DistilledGDumbPlugin
-from ddapps.continual.memory import images_per_class
+from ddapps.continual.scenarios import load_split, split_scenario
 from ddapps.errors import ConfigError
 from ddapps.nets import create_net
 from ddapps.utils.seeding import make_generator

@@ -11,8 +11,8 @@ pytest.importorskip("opacus")
 from opacus.accountants import RDPAccountant  # noqa: E402
 from opacus.accountants.utils import get_noise_multiplier  # noqa: E402
 
-from ddapps.errors import ConfigError  # noqa: E402
 from ddapps.dp.accounting import calibrate_noise, epsilon  # noqa: E402
+from ddapps.errors import ConfigError  # noqa: E402
 
 
 @pytest.mark.parametrize(("sigma", "q", "steps"), [(1.1, 0.01, 1000), (0.8, 0.5, 4), (5.0, 0.04, 200)])

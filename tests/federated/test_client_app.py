@@ -7,9 +7,9 @@ import torch
 
 pytest.importorskip("flwr")
 
+from ddapps.federated import task  # noqa: E402
 from ddapps.federated.client_app import GLOBAL_MODEL_KEY, METRICS_KEY, app  # noqa: E402
 from ddapps.federated.records import records_to_synset, state_to_arrays  # noqa: E402
-from ddapps.federated import task  # noqa: E402
 
 from .conftest import instruction, node_context, tiny_config  # noqa: E402
 

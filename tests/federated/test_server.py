@@ -13,13 +13,13 @@ from flwr.app import Context, Message, RecordDict  # noqa: E402
 from flwr.clientapp import ClientApp  # noqa: E402
 
 from ddapps.federated import client_app as client_module  # noqa: E402
-from ddapps.federated.wire_bytes import RunLog  # noqa: E402
+from ddapps.federated import task  # noqa: E402
 from ddapps.federated.driver import run_inprocess  # noqa: E402
 from ddapps.federated.experiment import run_experiment, write_experiment  # noqa: E402
 from ddapps.federated.grid import InProcessGrid  # noqa: E402
 from ddapps.federated.mods import CONFIG_KEY  # noqa: E402
 from ddapps.federated.records import config_record, record_bytes, state_to_arrays  # noqa: E402
-from ddapps.federated import task  # noqa: E402
+from ddapps.federated.wire_bytes import RunLog  # noqa: E402
 
 from .conftest import tiny_config  # noqa: E402
 

@@ -11,9 +11,9 @@ import torch.nn.functional as F
 pytest.importorskip("opacus")
 
 import ddapps.methods.dp_gradient_matching as dp_dc  # noqa: E402
-from ddapps.errors import ConfigError  # noqa: E402
 from ddapps.dp.accounting import calibrate_noise, epsilon  # noqa: E402
 from ddapps.dp.noise import SeededNoise  # noqa: E402
+from ddapps.errors import ConfigError  # noqa: E402
 from ddapps.methods import create_distiller  # noqa: E402
 from ddapps.utils.seeding import make_generator  # noqa: E402
 from tests.conftest import fake_benchmark  # noqa: E402

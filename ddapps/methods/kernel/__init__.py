@@ -4,7 +4,7 @@ All three fit a kernel ridge regressor on the synthetic set and minimise its 0.5
 target batches (centred one-hot labels); they differ in the kernel: the analytic NTK/NNGP of an
 infinitely wide fully-connected network (``kip``), a random-feature ConvNet NNGP (``rfad``), or
 the features of a pool of finite networks trained online (``frepo``). Their sets are evaluated with
-an MSE loss (``meta["eval_protocol"]["loss"] == "mse"``).
+an MSE loss (``synset.eval_protocol.loss == "mse"``).
 """
 
 from ddapps.methods.kernel.frepo import FRePo, FRePoConfig

@@ -16,39 +16,30 @@ import torch
 from torch import Tensor
 
 from ddapps.data import Benchmark
-from ddapps.errors import ConfigError
 from ddapps.evaluation.protocol import MSE_PROTOCOL_LR
-from ddapps.methods.base import DistillerConfig
-from ddapps.methods.init import INIT_MODES, initial_images
+from ddapps.methods.base import IterativeConfig
 from ddapps.methods.iterative import IterativeDistiller
 from ddapps.methods.kernel.krr import centered_one_hot, krr_loss
-from ddapps.synthetic import SyntheticSet
+from ddapps.synthetic import EvalProtocol, SyntheticSet
+from ddapps.validation import check_fields, check_number, check_positive
 
 
 @dataclass(frozen=True)
-class KernelConfig(DistillerConfig):
+class KernelConfig(IterativeConfig):
     """Options every kernel meta-learning method has; subclasses set their paper's defaults."""
 
-    iterations: int = 1000
     lr_img: float = 0.01
     lr_label: float = 0.01
     reg: float = 1e-6
     batch_real: int = 5000
     learn_labels: bool = False
     float64: bool = False
-    init: str = "real"
 
     def __post_init__(self) -> None:
-        if self.iterations < 0:
-            raise ConfigError(f"iterations must be >= 0, got {self.iterations}")
-        if self.lr_img <= 0 or self.lr_label <= 0:
-            raise ConfigError("lr_img and lr_label must be > 0")
-        if self.reg < 0:
-            raise ConfigError(f"reg must be >= 0, got {self.reg}")
-        if self.batch_real < 1:
-            raise ConfigError(f"batch_real must be >= 1, got {self.batch_real}")
-        if self.init not in INIT_MODES:
-            raise ConfigError(f"unknown init {self.init!r}; choose one of: {', '.join(INIT_MODES)}")
+        super().__post_init__()
+        check_fields(self, check_number, "lr_img", "lr_label")
+        check_number("reg", self.reg, low_inclusive=True)
+        check_positive("batch_real", self.batch_real)
 
 
 class KernelDistiller(IterativeDistiller):
@@ -68,9 +59,8 @@ class KernelDistiller(IterativeDistiller):
     def init_params(
         self, real: Benchmark, ipc: int, init: SyntheticSet | None, generator: torch.Generator
     ) -> dict[str, Tensor]:
-        images = initial_images(real, ipc, self.config.init, generator, init)
+        params = super().init_params(real, ipc, init, generator)
         labels = centered_one_hot(torch.arange(real.num_classes).repeat_interleave(ipc), real.num_classes)
-        params = {"images": images.to(self.device).requires_grad_(True)}
         if self.config.learn_labels:
             params["labels"] = labels.to(self.device).requires_grad_(True)
         else:
@@ -110,13 +100,19 @@ class KernelDistiller(IterativeDistiller):
 
     def finalize(self, params: dict[str, Tensor], real: Benchmark, ipc: int, **meta: Any) -> SyntheticSet:
         learned = "labels" in params
-        protocol = {
-            "loss": "mse",
-            "lr": MSE_PROTOCOL_LR,
-            "labels": "learned" if learned else "centered one-hot",
-            "note": self.eval_note,
-        }
+        protocol = EvalProtocol(
+            loss="mse",
+            lr=MSE_PROTOCOL_LR,
+            labels="learned" if learned else "centered one-hot",
+            note=self.eval_note,
+        )
         synset = self.make_synset(real, ipc, params["images"], eval_protocol=protocol, **meta)
         if learned:
             synset = replace(synset, labels=params["labels"].detach().to("cpu", torch.float32).contiguous())
         return synset
+
+
+def check_variances(weight_var: float, bias_var: float) -> None:
+    """The NNGP/NTK initialisation variances: ``weight_var > 0``, ``bias_var >= 0``."""
+    check_number("weight_var", weight_var)
+    check_number("bias_var", bias_var, low_inclusive=True)

@@ -32,18 +32,17 @@ import torch
 from torch import Tensor
 
 from ddapps.data import Benchmark
-from ddapps.errors import ConfigError
 from ddapps.methods.base import METHODS
 from ddapps.methods.kernel.common import KernelConfig, KernelDistiller
 from ddapps.methods.kernel.pool import ModelPool
 from ddapps.nets import create_net
+from ddapps.validation import check_count, check_number, check_positive
 
 
 @dataclass(frozen=True)
 class FRePoConfig(KernelConfig):
     """FRePo hyper-parameters; defaults are the paper's (Adam in place of LAMB)."""
 
-    iterations: int = 1000
     lr_img: float = 3e-4
     lr_label: float = 3e-4
     reg: float = 1e-6
@@ -59,10 +58,10 @@ class FRePoConfig(KernelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.pool_size < 1 or self.max_online_updates < 1 or self.online_steps < 0:
-            raise ConfigError("pool_size and max_online_updates must be >= 1, online_steps >= 0")
-        if self.lr_net <= 0:
-            raise ConfigError(f"lr_net must be > 0, got {self.lr_net}")
+        check_positive("pool_size", self.pool_size)
+        check_positive("max_online_updates", self.max_online_updates)
+        check_count("online_steps", self.online_steps)
+        check_number("lr_net", self.lr_net)
 
 
 @METHODS.register("frepo")

@@ -22,21 +22,21 @@ hours there) is not implemented; RFAD (``rfad``) approximates a ConvNet NNGP wit
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import Tensor
 
-from ddapps.errors import ConfigError
 from ddapps.methods.base import METHODS
-from ddapps.methods.kernel.common import KernelConfig, KernelDistiller
+from ddapps.methods.kernel.common import KernelConfig, KernelDistiller, check_variances
 from ddapps.methods.kernel.ntk import KERNELS, fc_relu_kernel
+from ddapps.validation import check_choice, check_count
 
 
 @dataclass(frozen=True)
 class KIPConfig(KernelConfig):
     """KIP hyper-parameters; defaults are the ICLR 2021 paper's FC-kernel setting."""
 
-    iterations: int = 1000
     lr_img: float = 0.04
     lr_label: float = 0.04
     reg: float = 1e-6
@@ -50,12 +50,9 @@ class KIPConfig(KernelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.kernel not in KERNELS:
-            raise ConfigError(f"unknown kernel {self.kernel!r}; choose one of: {', '.join(KERNELS)}")
-        if isinstance(self.depth, bool) or not isinstance(self.depth, int) or self.depth < 0:
-            raise ConfigError(f"depth must be a non-negative int, got {self.depth!r}")
-        if self.weight_var <= 0 or self.bias_var < 0:
-            raise ConfigError("weight_var must be > 0 and bias_var >= 0")
+        check_choice("kernel", self.kernel, KERNELS)
+        check_count("depth", self.depth)
+        check_variances(self.weight_var, self.bias_var)
 
 
 @METHODS.register("kip")
@@ -69,6 +66,8 @@ class KIP(KernelDistiller):
 
     def kernels(self, x_s: Tensor, x_t: Tensor, generator: torch.Generator, iteration: int) -> tuple[Tensor, Tensor]:
         cfg = self.config
-        opts = {"kind": cfg.kernel, "depth": cfg.depth, "weight_var": cfg.weight_var, "bias_var": cfg.bias_var}
         x_s, x_t = x_s.to(self.dtype), x_t.to(self.dtype)
-        return fc_relu_kernel(x_s, x_s, **opts), fc_relu_kernel(x_t, x_s, **opts)
+        kernel = partial(
+            fc_relu_kernel, kind=cfg.kernel, depth=cfg.depth, weight_var=cfg.weight_var, bias_var=cfg.bias_var
+        )
+        return kernel(x_s, x_s), kernel(x_t, x_s)

@@ -11,11 +11,12 @@ out here so that its state is plain, pre-allocated tensors.
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.func import functional_call
 
 from ddapps.errors import ConfigError
 from ddapps.nets import reinitialize_
+from ddapps.nets.base import Net
 
 _BETAS = (0.9, 0.999)
 _EPS = 1e-8
@@ -24,7 +25,7 @@ _EPS = 1e-8
 class ModelPool:
     """``nets`` trained online with Adam (``lr``) on an MSE regression to their targets."""
 
-    def __init__(self, nets: list[nn.Module], *, lr: float, max_updates: int) -> None:
+    def __init__(self, nets: list[Net], *, lr: float, max_updates: int) -> None:
         if not nets:
             raise ConfigError("a model pool needs at least one network")
         self.nets = nets

@@ -33,10 +33,10 @@ import torch
 from torch import Tensor, nn
 
 from ddapps.data import Benchmark
-from ddapps.errors import ConfigError
 from ddapps.methods.base import METHODS
-from ddapps.methods.kernel.common import KernelConfig, KernelDistiller
-from ddapps.nets import create_net
+from ddapps.methods.kernel.common import KernelConfig, KernelDistiller, check_variances
+from ddapps.nets import create_net, reset_norm
+from ddapps.validation import check_positive
 
 _NORM_TYPES = (nn.GroupNorm, nn.LayerNorm, nn.modules.batchnorm._NormBase)
 
@@ -58,12 +58,7 @@ def nngp_init_(net: nn.Module, generator: torch.Generator, weight_var: float, bi
             if module.bias is not None:
                 module.bias.copy_(torch.randn(module.bias.shape, generator=generator) * bias_var**0.5)
         elif isinstance(module, _NORM_TYPES):
-            if getattr(module, "weight", None) is not None:
-                module.weight.fill_(1.0)
-            if getattr(module, "bias", None) is not None:
-                module.bias.fill_(0.0)
-            if hasattr(module, "reset_running_stats"):
-                module.reset_running_stats()
+            reset_norm(module)
         elif any(True for _ in module.parameters(recurse=False)):
             raise TypeError(f"nngp_init_ does not know how to initialise {type(module).__name__}")
     return net
@@ -73,7 +68,6 @@ def nngp_init_(net: nn.Module, generator: torch.Generator, weight_var: float, bi
 class RFADConfig(KernelConfig):
     """RFAD hyper-parameters; defaults are the paper's (Adam in place of AdaBelief)."""
 
-    iterations: int = 1000
     lr_img: float = 1e-3
     lr_label: float = 1e-3
     reg: float = 1e-6
@@ -89,10 +83,9 @@ class RFADConfig(KernelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.n_models < 1 or self.width < 1:
-            raise ConfigError("n_models and width must be >= 1")
-        if self.weight_var <= 0 or self.bias_var < 0:
-            raise ConfigError("weight_var must be > 0 and bias_var >= 0")
+        check_positive("n_models", self.n_models)
+        check_positive("width", self.width)
+        check_variances(self.weight_var, self.bias_var)
 
 
 @METHODS.register("rfad")

@@ -40,14 +40,14 @@ from torch import Tensor
 from ddapps.augment import DSA, default_strategy
 from ddapps.data import Benchmark
 from ddapps.errors import ConfigError
-from ddapps.methods.base import METHODS, DistillerConfig
-from ddapps.methods.init import INIT_MODES, initial_images
+from ddapps.methods.base import METHODS, IterativeConfig
 from ddapps.methods.iterative import DivergenceError, IterativeDistiller
 from ddapps.methods.trajectory.buffer import ExpertBuffer
 from ddapps.methods.trajectory.experts import ExpertConfig, train_experts
 from ddapps.methods.trajectory.unroll import match_loss, match_loss_constant_memory, plan_steps
 from ddapps.nets import create_net
 from ddapps.synthetic import SyntheticSet
+from ddapps.validation import check_choice, check_fields, check_number, check_optional_positive, check_positive
 
 MEMORY_MODES = ("standard", "constant")
 MIN_SYN_LR = 1e-6
@@ -55,7 +55,7 @@ MIN_SYN_LR = 1e-6
 
 
 @dataclass(frozen=True)
-class MTTConfig(DistillerConfig):
+class MTTConfig(IterativeConfig):
     """MTT hyper-parameters; defaults are the paper's (``distill.py``)."""
 
     iterations: int = 5000
@@ -67,7 +67,6 @@ class MTTConfig(DistillerConfig):
     expert_epochs: int = 3
     max_start_epoch: int = 25
     batch_syn: int | None = None
-    init: str = "real"
     dsa: bool = True
     dsa_strategy: str | None = None
     net: str = "convnet"
@@ -79,18 +78,12 @@ class MTTConfig(DistillerConfig):
     memory: str = "constant"
 
     def __post_init__(self) -> None:
-        if self.iterations < 0:
-            raise ConfigError(f"iterations must be >= 0, got {self.iterations}")
-        if not (self.lr_img > 0 and self.lr_lr >= 0 and self.syn_lr > 0):
-            raise ConfigError("lr_img and syn_lr must be > 0 and lr_lr >= 0")
-        if self.syn_steps < 1 or self.expert_epochs < 1 or self.max_start_epoch < 1:
-            raise ConfigError("syn_steps, expert_epochs and max_start_epoch must be >= 1")
-        if self.batch_syn is not None and self.batch_syn < 1:
-            raise ConfigError(f"batch_syn must be >= 1 (or null for all images), got {self.batch_syn}")
-        if self.init not in INIT_MODES:
-            raise ConfigError(f"unknown init {self.init!r}; choose one of: {', '.join(INIT_MODES)}")
-        if self.memory not in MEMORY_MODES:
-            raise ConfigError(f"unknown memory mode {self.memory!r}; choose one of: {', '.join(MEMORY_MODES)}")
+        super().__post_init__()
+        check_fields(self, check_number, "lr_img", "syn_lr")
+        check_number("lr_lr", self.lr_lr, low_inclusive=True)
+        check_fields(self, check_positive, "syn_steps", "expert_epochs", "max_start_epoch")
+        check_optional_positive("batch_syn", self.batch_syn)
+        check_choice("memory mode", self.memory, MEMORY_MODES)
         self.expert_config()  # validates the `experts` overrides
 
     def expert_config(self) -> ExpertConfig:
@@ -118,12 +111,10 @@ class MatchingTrainingTrajectories(IterativeDistiller):
     def init_params(
         self, real: Benchmark, ipc: int, init: SyntheticSet | None, generator: torch.Generator
     ) -> dict[str, Tensor]:
-        images = initial_images(real, ipc, self.config.init, generator, init)
         start_lr = float(init.lr) if init is not None and init.lr is not None else self.config.syn_lr
-        return {
-            "images": images.to(self.device).requires_grad_(True),
-            "lr": torch.tensor(start_lr, device=self.device).requires_grad_(True),
-        }
+        params = super().init_params(real, ipc, init, generator)
+        params["lr"] = torch.tensor(start_lr, device=self.device).requires_grad_(True)
+        return params
 
     def make_optimizer(self, params: dict[str, Tensor]) -> torch.optim.Optimizer:
         cfg = self.config
@@ -132,6 +123,9 @@ class MatchingTrainingTrajectories(IterativeDistiller):
             lr=cfg.lr_img,
             momentum=cfg.momentum,
         )
+
+    def augmentation_strategy(self) -> str:
+        return self.strategy
 
     def setup(self, real: Benchmark, ipc: int, generator: torch.Generator) -> None:
         cfg = self.config

@@ -9,21 +9,48 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
 
 from torch import nn
 
 from ddapps.errors import ConfigError
 
-BASELINES = ("reservoir", "class-balanced", "herding")
+
+def _reservoir(mem_size: int, model: nn.Module) -> Any:
+    from avalanche.training.storage_policy import ReservoirSamplingBuffer
+
+    return ReservoirSamplingBuffer(mem_size)
+
+
+def _class_balanced(mem_size: int, model: nn.Module) -> Any:
+    from avalanche.training.storage_policy import ClassBalancedBuffer
+
+    return ClassBalancedBuffer(mem_size, adaptive_size=True)
+
+
+def _herding(mem_size: int, model: nn.Module) -> Any:
+    from avalanche.training.storage_policy import HerdingSelectionStrategy, ParametricBuffer
+
+    return ParametricBuffer(mem_size, groupby="class", selection_strategy=HerdingSelectionStrategy(model, "features"))
+
+
+BASELINE_BUFFERS: dict[str, Callable[[int, nn.Module], Any]] = {
+    "reservoir": _reservoir,
+    "class-balanced": _class_balanced,
+    "herding": _herding,
+}
+"""Avalanche's storage policies by name: ``factory(mem_size, learner)``."""
+BASELINES = tuple(BASELINE_BUFFERS)
 
 
 @dataclass(frozen=True)
 class BufferOptions:
     """What a :class:`DistilledBuffer` needs beyond its name (ignored by the baselines)."""
 
-    overrides: Mapping[str, Any] = field(default_factory=dict)
+    overrides: Mapping[str, Any] | None = None
+    """The distilling method's complete overrides; ``None``: those of ``budget``."""
+    budget: str = "small"
     dataset_name: str = "tensors"
     labels: str = "hard"
     shrink: str = "redistill"
@@ -56,25 +83,13 @@ def make_buffer(
     cache: dict[Any, Any] | None = None,
 ) -> Any:
     """The storage policy named ``spec`` with ``max_size = mem_size`` (``cache``: see DistilledBuffer)."""
-    from avalanche.training.storage_policy import (
-        ClassBalancedBuffer,
-        HerdingSelectionStrategy,
-        ParametricBuffer,
-        ReservoirSamplingBuffer,
-    )
-
-    from ddapps.continual.buffer import DistilledBuffer
+    from ddapps.continual.distilled_buffer import DistilledBuffer
 
     kind, method = parse_buffer(spec)
-    if kind == "distilled":
-        assert method is not None
+    if method is not None:
         return DistilledBuffer(
-            mem_size, method, options.overrides, seed=seed, dataset_name=options.dataset_name,
+            mem_size, method, options.overrides, budget=options.budget, seed=seed, dataset_name=options.dataset_name,
             labels=options.labels, num_classes=options.num_classes, shrink=options.shrink, device=options.device,
             cache=cache,
         )  # fmt: skip
-    if kind == "reservoir":
-        return ReservoirSamplingBuffer(mem_size)
-    if kind == "class-balanced":
-        return ClassBalancedBuffer(mem_size, adaptive_size=True)
-    return ParametricBuffer(mem_size, groupby="class", selection_strategy=HerdingSelectionStrategy(model, "features"))
+    return BASELINE_BUFFERS[kind](mem_size, model)

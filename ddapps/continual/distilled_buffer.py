@@ -11,11 +11,18 @@ again on the class's stored images, warm-started from a random subset of them; `
 keeps that subset). It plugs into ``ReplayPlugin(mem_size, storage_policy=DistilledBuffer(...))``
 and any Avalanche strategy; ``buffer`` is an AvalancheDataset yielding ``(x, y, task)``.
 
+Without ``overrides`` the method runs under a named budget (``budget="small"`` by default: the CPU
+budget of :mod:`ddapps.continual.budget`, e.g. DM 2,000 iterations on random MLPs; ``"paper"``: the
+method's paper config). Each update logs one line (``logging``, logger ``ddapps.continual``): the
+classes distilled, the images per class and the seconds it took.
+
 INVARIANT: ``stored_floats() <= max_size * C * H * W`` after every update (soft labels included).
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any, Mapping
 
 import torch
@@ -23,11 +30,14 @@ from avalanche.training.storage_policy import ExemplarsBuffer
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from ddapps.continual.budget import buffer_overrides
 from ddapps.continual.datasets import avalanche_dataset
-from ddapps.continual.memory import ClassMemory, check_modes, distill_classes, images_per_class, shrink
+from ddapps.continual.distilled_memory import ClassMemory, check_modes, distill_classes, images_per_class, shrink
 from ddapps.errors import ConfigError
 from ddapps.methods import METHODS
 from ddapps.utils.seeding import derive_seed, make_generator
+
+log = logging.getLogger("ddapps.continual")
 
 
 class DistilledBuffer(ExemplarsBuffer):
@@ -36,7 +46,9 @@ class DistilledBuffer(ExemplarsBuffer):
     Args:
         max_size: memory size in images (the float budget is ``max_size * C * H * W``).
         method: a registered ddapps method (``"dm"``, ``"random"``, ``"herding"``, ...).
-        overrides: that method's config overrides (the distillation budget).
+        overrides: that method's complete config overrides; ``None`` takes them from ``budget``.
+        budget: ``"small"`` (CPU budget, the default), ``"paper"`` (the paper config) or ``"smoke"``;
+            used only when ``overrides`` is ``None``.
         seed: base seed; experience ``i`` distils with ``make_generator(derive_seed(seed, i))``.
         dataset_name: name handed to the method (it picks the DSA strategy: no flips for digits).
         labels: ``"hard"`` or ``"soft"`` (soft labels over ``num_classes`` classes cost floats).
@@ -54,6 +66,7 @@ class DistilledBuffer(ExemplarsBuffer):
         method: str = "dm",
         overrides: Mapping[str, Any] | None = None,
         *,
+        budget: str = "small",
         seed: int = 0,
         dataset_name: str = "tensors",
         labels: str = "hard",
@@ -69,7 +82,9 @@ class DistilledBuffer(ExemplarsBuffer):
         if labels == "soft" and num_classes is None:
             raise ConfigError("labels='soft' needs num_classes")
         super().__init__(max_size)
-        self.method, self.overrides = method, dict(overrides or {})
+        self.budget = budget if overrides is None else "custom"
+        self.method = method
+        self.overrides = buffer_overrides(method, budget) if overrides is None else dict(overrides)
         self.seed, self.dataset_name, self.device = int(seed), dataset_name, device
         self.label_mode, self.num_classes, self.shrink_mode = labels, num_classes, shrink
         self.memory: dict[int, ClassMemory] = {}
@@ -87,6 +102,7 @@ class DistilledBuffer(ExemplarsBuffer):
         images, labels = _tensors(new_data)
         if images.shape[0] == 0:
             return
+        start = time.perf_counter()
         self.image_floats = int(images[0].numel())
         gen = make_generator(derive_seed(self.seed, "experience", self._updates))
         classes = sorted(int(c) for c in labels.unique())
@@ -96,6 +112,7 @@ class DistilledBuffer(ExemplarsBuffer):
         if self.cache is not None and key in self.cache:
             self.memory = dict(self.cache[key])
             self._rebuild()
+            self._log_update(classes, start, cached=True)
             return
         seen = set(self.memory) | set(classes)
         per_class = self._per_class(len(seen))
@@ -115,6 +132,15 @@ class DistilledBuffer(ExemplarsBuffer):
         if self.cache is not None:
             self.cache[key] = dict(self.memory)
         self._rebuild()
+        self._log_update(classes, start, cached=False)
+
+    def _log_update(self, classes: list[int], start: float, *, cached: bool) -> None:
+        sizes = sorted({int(m.images.shape[0]) for m in self.memory.values()})
+        log.info(
+            "distilled buffer (%s, %s budget): update %d, classes %s, %s image(s) per class, %.1f s%s",
+            self.method, self.budget, self._updates, classes, "/".join(map(str, sizes)),
+            time.perf_counter() - start, " (cached)" if cached else "",
+        )  # fmt: skip
 
     def resize(self, strategy: Any, new_size: int) -> None:
         """Change ``max_size``; classes above the new per-class budget are shrunk."""

@@ -1,0 +1,172 @@
+"""``ddapps continual-select``: choose the distilled buffer's budget on a validation stream.
+
+The training split is cut into a stratified, seeded validation part (``--val-fraction``, default
+0.1; :func:`ddapps.data.stratify.stratified_holdout`) and the rest. The class-incremental stream is
+built from the rest, and every candidate budget is scored by the stream accuracy on the *validation*
+classes after the last experience, under GDumb (Prabhu et al., ECCV 2020; the protocol DM's
+continual experiment uses), mean over seeds. The test split is never read. The candidate with the
+best mean wins (ties: the cheaper); ``results.json`` says ``selected_on: "validation"``, with every
+candidate's mean, sample standard deviation, 95% t-interval and seconds, and a class-balanced
+buffer scored on the same stream for reference.
+
+Candidates are values of one method option (``--knob``, default ``iterations``) on top of the
+``small`` budget's other overrides (:func:`ddapps.continual.budget.buffer_overrides`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+from ddapps.errors import ConfigError
+
+REFERENCE_BUFFER = "class-balanced"
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``ddapps continual-select``."""
+    from ddapps.cli.common import int_list
+    from ddapps.continual.cli import add_learner_args
+
+    p = subparsers.add_parser(
+        "continual-select",
+        help="choose the distilled buffer's budget on a validation stream carved from the training split",
+    )
+    p.add_argument("--benchmark", default="split-mnist", help="split-mnist | split-cifar10 | split-digits")
+    p.add_argument("--method", default="dm", help="the distilling method")
+    p.add_argument("--knob", default="iterations", help="the method option the candidates set")
+    p.add_argument("--candidates", type=int_list, default=[100, 500, 2000], help="values of --knob to compare")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="stratified share of the training split held out")
+    p.add_argument("--split-seed", type=int, default=0, help="seed of the validation carve")
+    p.add_argument("--mem-size", type=int, default=100, help="memory size in images")
+    p.add_argument("--seeds", type=int_list, default=[0, 1, 2])
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--data-dir", default=None, help="folder with the dataset files (default: $DDAPPS_DATA)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    p.add_argument("--quiet", action="store_true", help="no per-run progress lines")
+    add_learner_args(p)
+    return p
+
+
+def t_interval(values: Sequence[float]) -> tuple[float, float]:
+    """95% Student-t interval of the mean (the mean itself for one value)."""
+    from scipy import stats
+
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return mean, mean
+    half = float(stats.t.ppf(0.975, len(values) - 1)) * statistics.stdev(values) / math.sqrt(len(values))
+    return mean - half, mean + half
+
+
+def choose(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The candidate row with the best mean validation accuracy (ties: the smaller knob value)."""
+    return max(rows, key=lambda r: (round(r["val_acc_mean"], 6), -r["value"]))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Score every candidate on the validation stream; write ``results.json``, ``report.md``."""
+    from ddapps.cli.common import setup_run
+    from ddapps.continual.budget import buffer_overrides
+    from ddapps.continual.cli import check_learner_args, learner_config
+    from ddapps.continual.experiment import ContinualConfig, run_comparison, summarize
+    from ddapps.continual.scenarios import SPLITS, load_split
+    from ddapps.continual.storage_policies import BufferOptions
+    from ddapps.methods import METHODS, create_distiller
+    from ddapps.report import format_table, write_run
+
+    if args.benchmark not in SPLITS:
+        raise ConfigError(f"unknown benchmark {args.benchmark!r}; choose one of: {', '.join(SPLITS)}")
+    if not 0 < args.val_fraction < 1:
+        raise ConfigError(f"--val-fraction must be in (0, 1), got {args.val_fraction}")
+    check_learner_args(args)
+    if not METHODS.get(args.method).accepts(args.knob):
+        raise ConfigError(f"method {args.method!r} has no option {args.knob!r}")
+    base = buffer_overrides(args.method, "small")
+    candidates = [base | {args.knob: value} for value in args.candidates]
+    for overrides in candidates:
+        create_distiller(args.method, overrides)  # validate before loading data
+    device = setup_run(args)
+    scenario, real = load_split(
+        args.benchmark, args.data_dir, val_fraction=args.val_fraction, split_seed=args.split_seed, evaluate_on="val"
+    )
+    learner = learner_config(args)
+    dataset = SPLITS[args.benchmark].dataset
+    common = ContinualConfig(
+        benchmark=args.benchmark, buffers=(REFERENCE_BUFFER,), protocols=("gdumb",), mem_size=args.mem_size,
+        seeds=tuple(args.seeds), learner=learner,
+        buffer_options=BufferOptions(dataset_name=dataset, device=str(device)),
+    )  # fmt: skip
+
+    def say(r: Any) -> None:
+        if not args.quiet:
+            print(f"{r.buffer:>16} seed {r.seed}: validation acc {r.acc_per_experience[-1]:.2f} ({r.seconds:.0f}s)")
+
+    rows = []
+    for value, overrides in zip(args.candidates, candidates):
+        if not args.quiet:
+            print(f"candidate {args.knob}={value}", flush=True)
+        config = replace(
+            common,
+            buffers=(f"distilled:{args.method}",),
+            buffer_options=replace(common.buffer_options, overrides=overrides),
+        )
+        results = run_comparison(config, scenario, real, device=device, on_result=say)
+        rows.append(_row(args.knob, value, overrides, summarize(config, results)[0]))
+    reference = summarize(common, run_comparison(common, scenario, real, device=device, on_result=say))[0]
+    chosen = choose(rows)
+    low, high = t_interval(reference["final_acc_per_seed"])
+    reference_row = {"candidate": REFERENCE_BUFFER, "value": None, "val_acc_mean": reference["final_acc_mean"],
+                     "val_acc_std": reference["final_acc_std"], "ci_low": low, "ci_high": high,
+                     "seconds": reference["seconds"], "val_acc_per_seed": reference["final_acc_per_seed"]}  # fmt: skip
+    config_doc = {
+        "benchmark": args.benchmark, "method": args.method, "knob": args.knob, "candidates": args.candidates,
+        "base_overrides": base, "val_fraction": args.val_fraction, "split_seed": args.split_seed,
+        "mem_size": args.mem_size, "seeds": args.seeds, "protocol": "gdumb", "learner": asdict(learner),
+        "train_images": len(real.train), "validation_images": len(real.val) if real.val is not None else 0,
+    }  # fmt: skip
+    shown = [_shown(r) for r in [*rows, reference_row]]
+    columns = ("candidate", "validation acc (%)", "95% CI", "seconds")
+    report = "\n".join([
+        f"# ddapps continual-select: {args.benchmark}, {args.method}, memory {args.mem_size}", "",
+        f"Scored on a validation stream ({args.val_fraction:.0%} of each training class, split seed "
+        f"{args.split_seed}; {config_doc['validation_images']} images), GDumb, seeds {args.seeds}. The test split "
+        "is never read.", "",
+        format_table(shown, columns), "",
+        f"Selected: `{args.knob}={chosen['value']}` (best mean validation accuracy; ties go to the cheaper).", "",
+    ])  # fmt: skip
+    write_run(args.out, "continual-select", config_doc, device, [*rows, reference_row], report,
+              selected={args.knob: chosen["value"], "overrides": chosen["overrides"]},
+              selected_on="validation")  # fmt: skip
+    print(format_table(shown, columns))
+    print(f"selected {args.knob}={chosen['value']} on the validation stream; wrote {args.out}/results.json, report.md")
+    return 0
+
+
+def _row(knob: str, value: int, overrides: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
+    low, high = t_interval(summary["final_acc_per_seed"])
+    return {
+        "candidate": f"{summary['buffer']} {knob}={value}",
+        "value": value,
+        "overrides": overrides,
+        "val_acc_mean": summary["final_acc_mean"],
+        "val_acc_std": summary["final_acc_std"],
+        "ci_low": low,
+        "ci_high": high,
+        "seconds": summary["seconds"],
+        "val_acc_per_seed": summary["final_acc_per_seed"],
+    }
+
+
+def _shown(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "candidate": row["candidate"],
+        "validation acc (%)": f"{row['val_acc_mean']:.2f} ± {row['val_acc_std']:.2f}",
+        "95% CI": f"[{row['ci_low']:.2f}, {row['ci_high']:.2f}]",
+        "seconds": f"{row['seconds']:.0f}",
+    }
