@@ -32,6 +32,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--mem-size", type=int, default=100, help="memory size in images (floats honestly counted)")
     p.add_argument("--protocol", type=str_list, default=["gdumb", "replay"], help="replay, gdumb or both (comma list)")
     p.add_argument("--seeds", type=int_list, default=[0, 1, 2])
+    p.add_argument(
+        "--evaluate-on",
+        default="test",
+        help="test | val: val scores on a stratified share of the training split (--val-fraction) and never "
+        "reads the test split (for choosing settings)",
+    )
+    p.add_argument("--val-fraction", type=float, default=0.0, help="share of each training class held out")
+    p.add_argument("--split-seed", type=int, default=0, help="seed of the validation carve")
+    p.add_argument(
+        "--class-order", default="natural", help="natural (0-1, 2-3, ...) | random (a seeded permutation per seed)"
+    )
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--data-dir", default=None, help="folder with the dataset files (default: $DDAPPS_DATA)")
     p.add_argument("--download", action="store_true", help="download missing files (torchvision)")
@@ -144,8 +155,12 @@ def run(args: argparse.Namespace) -> int:
     config = ContinualConfig(
         benchmark=args.benchmark, buffers=tuple(args.buffer), protocols=tuple(args.protocol),
         mem_size=args.mem_size, seeds=tuple(args.seeds), learner=learner, buffer_options=options,
+        class_order=args.class_order,
     )  # fmt: skip
-    scenario, real = load_split(args.benchmark, args.data_dir, download=args.download)
+    scenario, real = load_split(
+        args.benchmark, args.data_dir, download=args.download, val_fraction=args.val_fraction,
+        split_seed=args.split_seed, evaluate_on=args.evaluate_on,
+    )  # fmt: skip
     if args.labels == "soft":
         config = replace(config, buffer_options=replace(options, num_classes=real.num_classes))
 
@@ -160,7 +175,9 @@ def run(args: argparse.Namespace) -> int:
     results = run_comparison(config, scenario, real, log_dir=args.out / "logs", device=device, on_result=report)
     rows = summarize(config, results)
     budget = _budget_text(config, args)
-    write_all(args.out, _config_dict(config), device, rows, budget)
+    evaluated_on = "validation" if args.evaluate_on == "val" else "test"
+    write_all(args.out, _config_dict(config), device, rows, budget, evaluated_on=evaluated_on,
+              selected_on="validation (the distillation budget: `ddapps continual-select`)")  # fmt: skip
     print(table(rows))
     print(f"wrote {args.out}/results.json, report.md, accuracy_per_experience.png, logs/")
     return 0

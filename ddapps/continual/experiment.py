@@ -66,6 +66,8 @@ class ContinualConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     learner: LearnerConfig = LearnerConfig()
     buffer_options: BufferOptions = BufferOptions()
+    class_order: str = "natural"
+    """``natural`` (0-1, 2-3, ...) or ``random``: a permutation per seed (:func:`~ddapps.continual.scenarios.class_order`)."""
 
     def __post_init__(self) -> None:
         if not self.buffers or not self.protocols or not self.seeds:
@@ -75,6 +77,8 @@ class ContinualConfig:
         for protocol in self.protocols:
             if protocol not in PROTOCOLS:
                 raise ConfigError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
+        if self.class_order not in ("natural", "random"):
+            raise ConfigError(f"unknown class order {self.class_order!r}; choose natural or random")
         if self.mem_size < 1:
             raise ConfigError(f"mem_size must be >= 1, got {self.mem_size}")
 
@@ -101,8 +105,13 @@ def run_comparison(
     on_result: Callable[[ContinualRun], None] | None = None,
 ) -> list[ContinualRun]:
     """Every run of ``config``; ``on_result`` is called after each (progress reporting)."""
+    from ddapps.continual.scenarios import SPLITS, class_order, split_scenario
+
     results = []
     for seed in config.seeds:
+        if config.class_order != "natural":
+            order = class_order(real.num_classes, config.class_order, seed)
+            scenario = split_scenario(real, SPLITS[config.benchmark].num_experiences, order)
         cache: dict[Any, Any] = {}
         for protocol in config.protocols:
             for spec in config.buffers:
@@ -211,6 +220,7 @@ def summarize(config: ContinualConfig, results: Sequence[ContinualRun]) -> list[
                     "forgetting_mean": statistics.fmean(r.forgetting for r in runs),
                     "seconds": sum(r.seconds for r in runs),
                     "acc_per_experience": [statistics.fmean(c) for c in curves],
+                    "acc_per_experience_std": [statistics.stdev(c) if len(c) > 1 else 0.0 for c in curves],
                     "final_acc_per_seed": finals,
                 }
             )

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ddapps.report import command_line, format_table, save_figure, write_run
+from ddapps.utils.intervals import paired_t_interval
 
 COLUMNS = ["buffer", "protocol", "mem_size", "seed_count", "final_acc", "forgetting_mean", "seconds"]
 
@@ -26,15 +27,17 @@ def margins(rows: Sequence[Mapping[str, Any]]) -> list[str]:
             continue
         best = max(theirs, key=lambda r: r["final_acc_mean"])
         for r in mine:
-            gap = r["final_acc_mean"] - best["final_acc_mean"]
+            gap, low, high = paired_t_interval(r["final_acc_per_seed"], best["final_acc_per_seed"])
             lines.append(
-                f"- {protocol}: {r['buffer']} {gap:+.2f} points vs the best Avalanche buffer ({best['buffer']})"
+                f"- {protocol}: {r['buffer']} {gap:+.2f} points vs the best Avalanche buffer ({best['buffer']}); "
+                f"paired 95% t-interval over {len(r['final_acc_per_seed'])} seeds [{low:+.2f}, {high:+.2f}]"
             )
     return lines
 
 
 def save_curves(rows: Sequence[Mapping[str, Any]], path: Path, *, title: str) -> None:
-    """Stream accuracy after each experience, one line per buffer, one panel per protocol."""
+    """Stream accuracy after each experience, one line per buffer (band: ± sample std over seeds),
+    one panel per protocol."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -45,19 +48,25 @@ def save_curves(rows: Sequence[Mapping[str, Any]], path: Path, *, title: str) ->
     for ax, protocol in zip(axes[0], protocols):
         for r in rows:
             if r["protocol"] == protocol:
-                ys = r["acc_per_experience"]
-                ax.plot(range(1, len(ys) + 1), ys, marker="o", label=r["buffer"])
+                ys, xs = r["acc_per_experience"], range(1, len(r["acc_per_experience"]) + 1)
+                (line,) = ax.plot(xs, ys, marker="o", label=r["buffer"])
+                std = r.get("acc_per_experience_std")
+                if std and r.get("seed_count", 1) > 1:  # band: mean ± sample std over seeds
+                    lo, hi = [y - s for y, s in zip(ys, std)], [y + s for y, s in zip(ys, std)]
+                    ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.15, linewidth=0)
         ax.set_title(f"{protocol}", fontsize=9)
         ax.set_xlabel("experiences trained")
-        ax.set_ylabel("test accuracy, all classes (%)")
+        ax.set_ylabel("stream accuracy, all classes (%)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle(title, fontsize=9)
     save_figure(fig, path)
 
 
-def write_all(out: Path, config: Mapping[str, Any], device: Any, rows: list[dict[str, Any]], budget: str) -> None:
-    """``results.json``, ``report.md`` and ``accuracy_per_experience.png`` into ``out``."""
+def write_all(
+    out: Path, config: Mapping[str, Any], device: Any, rows: list[dict[str, Any]], budget: str, **extra: Any
+) -> None:
+    """``results.json`` (``extra`` keys at its top level), ``report.md`` and ``accuracy_per_experience.png``."""
     title = f"{config['benchmark']}, memory {config['mem_size']}"
     save_curves(rows, out / "accuracy_per_experience.png", title=title)
     report = "\n".join(
@@ -79,4 +88,4 @@ def write_all(out: Path, config: Mapping[str, Any], device: Any, rows: list[dict
             "",
         ]
     )
-    write_run(out, "continual", config, device, rows, report)
+    write_run(out, "continual", config, device, rows, report, **extra)

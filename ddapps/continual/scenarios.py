@@ -1,7 +1,7 @@
 """Class-incremental benchmarks built with Avalanche's own generator from ddapps datasets.
 
 ``split-mnist``, ``split-cifar10`` and ``split-digits`` are 5 experiences of 2 classes each, in
-the natural class order (0-1, 2-3, ...), made by
+the natural class order (0-1, 2-3, ...) or a seeded random one (:func:`class_order`), made by
 ``avalanche.benchmarks.scenarios.supervised.class_incremental_benchmark`` from the normalised
 tensors of :func:`ddapps.data.load_dataset`.
 """
@@ -12,9 +12,12 @@ import os
 from dataclasses import dataclass, replace
 from typing import Any
 
+import torch
+
 from ddapps.continual.datasets import avalanche_dataset
 from ddapps.data import Benchmark, load_dataset
 from ddapps.errors import ConfigError
+from ddapps.utils.seeding import derive_seed, make_generator
 
 
 @dataclass(frozen=True)
@@ -32,8 +35,22 @@ SPLITS: dict[str, SplitSpec] = {
 }
 
 
-def split_scenario(real: Benchmark, num_experiences: int = 5) -> Any:
-    """An Avalanche class-incremental scenario (train and test streams) over ``real``."""
+CLASS_ORDERS = ("natural", "random")
+
+
+def class_order(num_classes: int, kind: str = "natural", seed: int = 0) -> list[int]:
+    """``0..K-1`` (``natural``) or a permutation drawn from ``derive_seed(seed, "class-order")`` (``random``)."""
+    if kind not in CLASS_ORDERS:
+        raise ConfigError(f"unknown class order {kind!r}; choose one of: {', '.join(CLASS_ORDERS)}")
+    if kind == "natural":
+        return list(range(num_classes))
+    generator = make_generator(derive_seed(seed, "class-order"))
+    return torch.randperm(num_classes, generator=generator).tolist()
+
+
+def split_scenario(real: Benchmark, num_experiences: int = 5, order: list[int] | None = None) -> Any:
+    """An Avalanche class-incremental scenario (train and test streams) over ``real``; experience ``i``
+    holds classes ``order[i*k:(i+1)*k]`` (default: the natural order)."""
     from avalanche.benchmarks.scenarios.supervised import class_incremental_benchmark
 
     if num_experiences < 1 or real.num_classes % num_experiences:
@@ -43,7 +60,9 @@ def split_scenario(real: Benchmark, num_experiences: int = 5) -> Any:
         "test": avalanche_dataset(real.test.images, real.test.labels),
     }
     return class_incremental_benchmark(
-        datasets, class_order=list(range(real.num_classes)), num_experiences=num_experiences
+        datasets,
+        class_order=order if order is not None else list(range(real.num_classes)),
+        num_experiences=num_experiences,
     )
 
 

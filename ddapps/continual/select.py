@@ -4,25 +4,26 @@ The training split is cut into a stratified, seeded validation part (``--val-fra
 0.1; :func:`ddapps.data.stratify.stratified_holdout`) and the rest. The class-incremental stream is
 built from the rest, and every candidate budget is scored by the stream accuracy on the *validation*
 classes after the last experience, under GDumb (Prabhu et al., ECCV 2020; the protocol DM's
-continual experiment uses), mean over seeds. The test split is never read. The candidate with the
-best mean wins (ties: the cheaper); ``results.json`` says ``selected_on: "validation"``, with every
+continual experiment uses), mean over seeds. The test split is never read. The cheapest candidate
+whose mean lies inside the best mean's 95% t-interval wins (:func:`choose`: more iterations that the
+seeds cannot tell apart are not worth their time); ``results.json`` says ``selected_on: "validation"``, with every
 candidate's mean, sample standard deviation, 95% t-interval and seconds, and a class-balanced
 buffer scored on the same stream for reference.
 
 Candidates are values of one method option (``--knob``, default ``iterations``) on top of the
-``small`` budget's other overrides (:func:`ddapps.continual.budget.buffer_overrides`).
+``small`` budget's other overrides (:func:`ddapps.continual.budget.buffer_overrides`) and any
+fixed ``--distill-set KEY=VALUE``.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
-import statistics
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Sequence
 
 from ddapps.errors import ConfigError
+from ddapps.utils.intervals import t_interval
 
 REFERENCE_BUFFER = "class-balanced"
 
@@ -40,6 +41,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--method", default="dm", help="the distilling method")
     p.add_argument("--knob", default="iterations", help="the method option the candidates set")
     p.add_argument("--candidates", type=int_list, default=[100, 500, 2000], help="values of --knob to compare")
+    p.add_argument(
+        "--distill-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help='a fixed method override (JSON value) on top of the small budget, e.g. net_options={"width":32}',
+    )
     p.add_argument("--val-fraction", type=float, default=0.1, help="stratified share of the training split held out")
     p.add_argument("--split-seed", type=int, default=0, help="seed of the validation carve")
     p.add_argument("--mem-size", type=int, default=100, help="memory size in images")
@@ -53,20 +61,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def t_interval(values: Sequence[float]) -> tuple[float, float]:
-    """95% Student-t interval of the mean (the mean itself for one value)."""
-    from scipy import stats
-
-    mean = statistics.fmean(values)
-    if len(values) < 2:
-        return mean, mean
-    half = float(stats.t.ppf(0.975, len(values) - 1)) * statistics.stdev(values) / math.sqrt(len(values))
-    return mean - half, mean + half
-
-
 def choose(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The candidate row with the best mean validation accuracy (ties: the smaller knob value)."""
-    return max(rows, key=lambda r: (round(r["val_acc_mean"], 6), -r["value"]))
+    """The cheapest candidate (smallest knob value) that the seeds cannot tell from the best.
+
+    "Cannot tell": its mean validation accuracy lies inside the 95% t-interval of the best mean
+    (``ci_low`` of the best row). A candidate that costs more but is not measurably better is not
+    worth its time; with one seed (a point interval) this is simply the best mean.
+    """
+    best = max(rows, key=lambda r: (r["val_acc_mean"], -r["value"]))
+    eligible = [r for r in rows if r["val_acc_mean"] >= best["ci_low"]]
+    return min(eligible, key=lambda r: r["value"])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,7 +91,9 @@ def run(args: argparse.Namespace) -> int:
     check_learner_args(args)
     if not METHODS.get(args.method).accepts(args.knob):
         raise ConfigError(f"method {args.method!r} has no option {args.knob!r}")
-    base = buffer_overrides(args.method, "small")
+    from ddapps.cli.common import parse_key_values
+
+    base = buffer_overrides(args.method, "small") | parse_key_values(args.distill_set, "--distill-set")
     candidates = [base | {args.knob: value} for value in args.candidates]
     for overrides in candidates:
         create_distiller(args.method, overrides)  # validate before loading data
@@ -138,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
         f"{args.split_seed}; {config_doc['validation_images']} images), GDumb, seeds {args.seeds}. The test split "
         "is never read.", "",
         format_table(shown, columns), "",
-        f"Selected: `{args.knob}={chosen['value']}` (best mean validation accuracy; ties go to the cheaper).", "",
+        f"Selected: `{args.knob}={chosen['value']}`: the cheapest candidate whose mean lies inside the 95% "
+        "t-interval of the best mean (the seeds cannot tell it from the best).", "",
     ])  # fmt: skip
     write_run(args.out, "continual-select", config_doc, device, [*rows, reference_row], report,
               selected={args.knob: chosen["value"], "overrides": chosen["overrides"]},

@@ -69,10 +69,11 @@ def test_a_validation_stream_is_carved_from_training_and_replaces_the_test_strea
         load_split("split-digits", evaluate_on="val")
 
 
-def test_choose_takes_the_best_mean_and_breaks_ties_towards_the_cheaper() -> None:
-    rows = [{"value": 100, "val_acc_mean": 80.0}, {"value": 500, "val_acc_mean": 85.0},
-            {"value": 2000, "val_acc_mean": 85.0}]  # fmt: skip
-    assert choose(rows)["value"] == 500
+def test_choose_takes_the_cheapest_candidate_the_seeds_cannot_tell_from_the_best() -> None:
+    rows = [{"value": 100, "val_acc_mean": 74.4, "ci_low": 66.8}, {"value": 2000, "val_acc_mean": 80.4, "ci_low": 78.4},
+            {"value": 5000, "val_acc_mean": 81.5, "ci_low": 80.2}]  # fmt: skip
+    assert choose(rows)["value"] == 2000  # inside the best's interval [80.2, ...], 2.5x cheaper
+    assert choose([r | {"ci_low": 81.0} for r in rows])["value"] == 5000  # a tight interval: the best
     assert choose(rows[:1])["value"] == 100
 
 
@@ -114,3 +115,16 @@ def test_the_buffer_works_in_other_strategies_through_the_replay_plugin(strategy
         assert buffer.stored_floats() <= 20 * 64
     assert sorted(buffer.memory) == [0, 1, 2, 3]
     assert any(k.startswith("Top1_Acc_Stream") for k in strategy.eval(scenario.test_stream[:2]))
+
+
+def test_random_class_orders_are_seeded_permutations_that_the_stream_follows() -> None:
+    from ddapps.continual.scenarios import class_order, split_scenario
+
+    assert class_order(10) == list(range(10))
+    a, b = class_order(10, "random", 0), class_order(10, "random", 1)
+    assert sorted(a) == list(range(10)) and a == class_order(10, "random", 0) and a != b
+    _, real = load_split("split-digits")
+    first = split_scenario(real, 5, a).train_stream[0]
+    assert sorted(int(y) for y in first.dataset.targets.uniques) == sorted(a[:2])
+    with pytest.raises(ConfigError, match="class order"):
+        class_order(10, "sorted")
