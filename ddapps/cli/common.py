@@ -60,6 +60,11 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_distill_set_arg(p: Any, help_text: str = "a method config override (JSON value)") -> None:
+    """``--distill-set KEY=VALUE`` (repeatable) on ``p`` (a parser or an argument group)."""
+    p.add_argument("--distill-set", action="append", default=[], metavar="KEY=VALUE", help=help_text)
+
+
 def parse_key_values(items: Sequence[str], flag: str) -> dict[str, Any]:
     """``["k=v", ...]`` from a repeated ``flag`` -> ``{k: JSON value of v (or the raw string)}``."""
     parsed: dict[str, Any] = {}

@@ -19,7 +19,7 @@ DEFAULT_BUFFERS = "distilled:dm,reservoir,class-balanced,herding"
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``ddapps continual``."""
-    from ddapps.cli.common import int_list, str_list
+    from ddapps.cli.common import add_distill_set_arg, int_list, str_list
 
     p = subparsers.add_parser("continual", help="distilled replay memory vs Avalanche buffers (class-incremental)")
     p.add_argument("--benchmark", default="split-mnist", help="split-mnist | split-cifar10 | split-digits")
@@ -51,13 +51,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no per-run progress lines")
     b = p.add_argument_group("budget")
     b.add_argument("--distill-iterations", type=int, default=None, help="iterations of the distilling method")
-    b.add_argument(
-        "--distill-set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help='a method config override (JSON value), e.g. net_options={"width":32}',
-    )
+    add_distill_set_arg(b, 'a method config override (JSON value), e.g. net_options={"width":32}')
     b.add_argument("--paper-distill", action="store_true", help="the method's paper config instead of the CPU budget")
     b.add_argument("--shrink", default="redistill", help="redistill | subselect (older classes when the budget falls)")
     b.add_argument("--labels", default="hard", help="hard | soft labels in the distilled memory")

@@ -30,7 +30,7 @@ REFERENCE_BUFFER = "class-balanced"
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``ddapps continual-select``."""
-    from ddapps.cli.common import int_list
+    from ddapps.cli.common import add_distill_set_arg, int_list
     from ddapps.continual.cli import add_learner_args
 
     p = subparsers.add_parser(
@@ -41,12 +41,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--method", default="dm", help="the distilling method")
     p.add_argument("--knob", default="iterations", help="the method option the candidates set")
     p.add_argument("--candidates", type=int_list, default=[100, 500, 2000], help="values of --knob to compare")
-    p.add_argument(
-        "--distill-set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help='a fixed method override (JSON value) on top of the small budget, e.g. net_options={"width":32}',
+    add_distill_set_arg(
+        p, 'a fixed method override (JSON value) on top of the small budget, e.g. net_options={"width":32}'
     )
     p.add_argument("--val-fraction", type=float, default=0.1, help="stratified share of the training split held out")
     p.add_argument("--split-seed", type=int, default=0, help="seed of the validation carve")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 
 def _add_proxy_args(p: argparse.ArgumentParser) -> None:
-    from ddapps.cli.common import add_data_args, add_run_args
+    from ddapps.cli.common import add_data_args, add_distill_set_arg, add_run_args
 
     add_data_args(p)
     p.add_argument("--space", default="convnet720", help="convnet720 or a JSON file of choices per axis")
@@ -21,13 +21,7 @@ def _add_proxy_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--distill-budget", default="small", help="budget of the distillation (see ddapps.budgets): small | paper"
     )
-    p.add_argument(
-        "--distill-set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="distillation config override (JSON value)",
-    )
+    add_distill_set_arg(p, "distillation config override (JSON value)")
     p.add_argument("--val-fraction", type=float, default=0.1, help="fraction of train held out for validation")
     p.add_argument("--val-size", type=int, default=1000, help="validation images used to score architectures")
     p.add_argument("--proxy-steps", type=int, default=30, help="SGD steps of training on the proxy")
