@@ -119,13 +119,12 @@ def run(args: argparse.Namespace) -> int:
             buffer_options=replace(common.buffer_options, overrides=overrides),
         )
         results = run_comparison(config, scenario, real, device=device, on_result=say)
-        rows.append(_row(args.knob, value, overrides, summarize(config, results)[0]))
+        rows.append(
+            _row(f"distilled:{args.method} {args.knob}={value}", value, overrides, summarize(config, results)[0])
+        )
     reference = summarize(common, run_comparison(common, scenario, real, device=device, on_result=say))[0]
     chosen = choose(rows)
-    low, high = t_interval(reference["final_acc_per_seed"])
-    reference_row = {"candidate": REFERENCE_BUFFER, "value": None, "val_acc_mean": reference["final_acc_mean"],
-                     "val_acc_std": reference["final_acc_std"], "ci_low": low, "ci_high": high,
-                     "seconds": reference["seconds"], "val_acc_per_seed": reference["final_acc_per_seed"]}  # fmt: skip
+    reference_row = _row(REFERENCE_BUFFER, None, None, reference)
     config_doc = {
         "benchmark": args.benchmark, "method": args.method, "knob": args.knob, "candidates": args.candidates,
         "base_overrides": base, "val_fraction": args.val_fraction, "split_seed": args.split_seed,
@@ -151,10 +150,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _row(knob: str, value: int, overrides: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
+def _row(
+    candidate: str, value: int | None, overrides: dict[str, Any] | None, summary: dict[str, Any]
+) -> dict[str, Any]:
     low, high = t_interval(summary["final_acc_per_seed"])
     return {
-        "candidate": f"{summary['buffer']} {knob}={value}",
+        "candidate": candidate,
         "value": value,
         "overrides": overrides,
         "val_acc_mean": summary["final_acc_mean"],

@@ -177,12 +177,12 @@ class ImprovedDistributionMatching(DistributionMatching):
             training_images=training,
             **meta,
         )
-        if not cfg.expand_eval:
+        if not cfg.expand_eval or synset.images is None:
             return synset
         return replace(
             synset,
             images=None,
-            factors={"images": synset.training_data()[0]},
+            factors={"images": synset.images},
             factorization="multiformation",
             factorization_config={"factor": cfg.factor},
         )
