@@ -21,7 +21,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``ddapps continual``."""
     from ddapps.cli.common import add_distill_set_arg, int_list, str_list
 
-    p = subparsers.add_parser("continual", help="distilled replay memory vs Avalanche buffers (class-incremental)")
+    p = subparsers.add_parser(
+        "continual", help="distilled replay memory vs Avalanche buffers (class- or task-incremental)"
+    )
     p.add_argument("--benchmark", default="split-mnist", help="split-mnist | split-cifar10 | split-digits")
     p.add_argument(
         "--buffer",
@@ -42,6 +44,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--split-seed", type=int, default=0, help="seed of the validation carve")
     p.add_argument(
         "--class-order", default="natural", help="natural (0-1, 2-3, ...) | random (a seeded permutation per seed)"
+    )
+    p.add_argument(
+        "--incremental",
+        default="class",
+        help="class (one head, no task labels) | task (task labels at train and test, one head per task)",
     )
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--data-dir", default=None, help="folder with the dataset files (default: $DDAPPS_DATA)")
@@ -123,12 +130,13 @@ def run(args: argparse.Namespace) -> int:
     from ddapps.continual.distilled_memory import check_modes
     from ddapps.continual.experiment import ContinualConfig, run_comparison, summarize
     from ddapps.continual.outputs import table, write_all
-    from ddapps.continual.scenarios import SPLITS, load_split
+    from ddapps.continual.scenarios import SPLITS, check_incremental, load_split
     from ddapps.continual.storage_policies import BufferOptions, parse_buffer
     from ddapps.methods import create_distiller
 
     if args.benchmark not in SPLITS:
         raise ConfigError(f"unknown benchmark {args.benchmark!r}; choose one of: {', '.join(SPLITS)}")
+    check_incremental(args.incremental)
     check_learner_args(args)
     check_modes(args.labels, args.shrink)
     if args.labels == "soft" and "replay" in args.protocol:
@@ -149,11 +157,11 @@ def run(args: argparse.Namespace) -> int:
     config = ContinualConfig(
         benchmark=args.benchmark, buffers=tuple(args.buffer), protocols=tuple(args.protocol),
         mem_size=args.mem_size, seeds=tuple(args.seeds), learner=learner, buffer_options=options,
-        class_order=args.class_order,
+        class_order=args.class_order, incremental=args.incremental,
     )  # fmt: skip
     scenario, real = load_split(
         args.benchmark, args.data_dir, download=args.download, val_fraction=args.val_fraction,
-        split_seed=args.split_seed, evaluate_on=args.evaluate_on,
+        split_seed=args.split_seed, evaluate_on=args.evaluate_on, incremental=args.incremental,
     )  # fmt: skip
     if args.labels == "soft":
         config = replace(config, buffer_options=replace(options, num_classes=real.num_classes))

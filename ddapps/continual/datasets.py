@@ -7,7 +7,7 @@ rows in a memory).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from torch import Tensor
 from torch.utils.data import TensorDataset
@@ -21,8 +21,10 @@ class LabelledTensors(TensorDataset):
         self.targets = (labels if targets is None else targets).tolist()
 
 
-def avalanche_dataset(images: Tensor, labels: Tensor, targets: Tensor | None = None, task: int = 0) -> Any:
-    """A task-aware supervised Avalanche dataset over the tensors (task label ``task``)."""
+def avalanche_dataset(
+    images: Tensor, labels: Tensor, targets: Tensor | None = None, task: int | Sequence[int] = 0
+) -> Any:
+    """A task-aware supervised Avalanche dataset over the tensors (task label ``task``: one, or one per sample)."""
     from avalanche.benchmarks.utils.classification_dataset import _make_taskaware_classification_dataset
 
     return _make_taskaware_classification_dataset(LabelledTensors(images, labels, targets), task_labels=task)

@@ -9,7 +9,8 @@ method (``create_distiller(method)``) into the images per class the memory allow
 older classes when the per-class budget falls (``shrink="redistill"`` by default: the method runs
 again on the class's stored images, warm-started from a random subset of them; ``"subselect"``
 keeps that subset). It plugs into ``ReplayPlugin(mem_size, storage_policy=DistilledBuffer(...))``
-and any Avalanche strategy; ``buffer`` is an AvalancheDataset yielding ``(x, y, task)``.
+and any Avalanche strategy; ``buffer`` is an AvalancheDataset yielding ``(x, y, task)``: each
+class keeps the task label its stream data carried (task-incremental streams need it to pick the head).
 
 Without ``overrides`` the method runs under a named budget (``budget="small"`` by default: the CPU
 budget of :mod:`ddapps.continual.budget`, e.g. DM 2,000 iterations on random MLPs; ``"paper"``: the
@@ -88,6 +89,8 @@ class DistilledBuffer(ExemplarsBuffer):
         self.seed, self.dataset_name, self.device = int(seed), dataset_name, device
         self.label_mode, self.num_classes, self.shrink_mode = labels, num_classes, shrink
         self.memory: dict[int, ClassMemory] = {}
+        self.class_tasks: dict[int, int] = {}
+        """The task label of each stored class (0 on class-incremental streams)."""
         self.image_floats: int | None = None
         self._updates = 0
         self.cache = cache
@@ -99,9 +102,10 @@ class DistilledBuffer(ExemplarsBuffer):
 
     def update_from_dataset(self, new_data: Any) -> None:
         """Add the classes of ``new_data`` (any dataset yielding ``(x, y, ...)``); shrink the rest."""
-        images, labels = _tensors(new_data)
+        images, labels, tasks = _tensors(new_data)
         if images.shape[0] == 0:
             return
+        self.class_tasks.update(_task_of_each_class(labels, tasks))
         start = time.perf_counter()
         self.image_floats = int(images[0].numel())
         gen = make_generator(derive_seed(self.seed, "experience", self._updates))
@@ -179,15 +183,28 @@ class DistilledBuffer(ExemplarsBuffer):
         x = torch.cat([self.memory[c].images for c in order])
         y = torch.cat([self.memory[c].labels for c in order])
         targets = torch.cat([torch.full((len(self.memory[c]),), c, dtype=torch.int64) for c in order])
-        self.buffer = avalanche_dataset(x, y, targets)
+        tasks = [self.class_tasks.get(c, 0) for c in order for _ in range(len(self.memory[c]))]
+        self.buffer = avalanche_dataset(x, y, targets, task=tasks)
 
 
-def _tensors(data: Any, batch_size: int = 1024) -> tuple[Tensor, Tensor]:
-    """All ``(x, y)`` of an Avalanche (or any ``(x, y, ...)``) dataset as two tensors."""
-    xs, ys = [], []
+def _tensors(data: Any, batch_size: int = 1024) -> tuple[Tensor, Tensor, Tensor]:
+    """All ``(x, y, task)`` of an Avalanche (or any ``(x, y, ...)``) dataset as three tensors (task 0 if absent)."""
+    xs, ys, ts = [], [], []
     for batch in DataLoader(data, batch_size=batch_size, shuffle=False, collate_fn=getattr(data, "collate_fn", None)):
         xs.append(batch[0].float())
         ys.append(torch.as_tensor(batch[1]).long())
+        ts.append(torch.as_tensor(batch[2]).long() if len(batch) > 2 else torch.zeros_like(ys[-1]))
     if not xs:
-        return torch.empty(0), torch.empty(0, dtype=torch.int64)
-    return torch.cat(xs), torch.cat(ys)
+        return torch.empty(0), torch.empty(0, dtype=torch.int64), torch.empty(0, dtype=torch.int64)
+    return torch.cat(xs), torch.cat(ys), torch.cat(ts)
+
+
+def _task_of_each_class(labels: Tensor, tasks: Tensor) -> dict[int, int]:
+    """``class -> task label``; a class seen under two task labels is refused (heads own disjoint classes)."""
+    out: dict[int, int] = {}
+    for c in labels.unique().tolist():
+        seen = tasks[labels == c].unique().tolist()
+        if len(seen) != 1:
+            raise ConfigError(f"class {c} arrives with task labels {seen}; a class belongs to one task")
+        out[int(c)] = int(seen[0])
+    return out

@@ -1,4 +1,4 @@
-"""The comparison: storage policies x protocols x seeds on one class-incremental benchmark.
+"""The comparison: storage policies x protocols x seeds on one class- or task-incremental benchmark.
 
 Each run is a plain Avalanche ``Naive`` strategy with either ``ReplayPlugin(mem_size,
 storage_policy=...)`` (``replay``: train on each experience's data mixed with memory batches) or
@@ -24,6 +24,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from ddapps.continual.scenarios import check_incremental
 from ddapps.continual.storage_policies import BufferOptions, make_buffer, parse_buffer
 from ddapps.data import Benchmark
 from ddapps.errors import ConfigError
@@ -68,6 +69,9 @@ class ContinualConfig:
     buffer_options: BufferOptions = BufferOptions()
     class_order: str = "natural"
     """``natural`` (0-1, 2-3, ...) or ``random``: a permutation per seed (:func:`~ddapps.continual.scenarios.class_order`)."""
+    incremental: str = "class"
+    """``class`` (one head, no task labels) or ``task`` (task labels, one head per task:
+    :class:`~ddapps.continual.task_heads.TaskHeadClassifier`)."""
 
     def __post_init__(self) -> None:
         if not self.buffers or not self.protocols or not self.seeds:
@@ -79,6 +83,7 @@ class ContinualConfig:
                 raise ConfigError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
         if self.class_order not in ("natural", "random"):
             raise ConfigError(f"unknown class order {self.class_order!r}; choose natural or random")
+        check_incremental(self.incremental)
         if self.mem_size < 1:
             raise ConfigError(f"mem_size must be >= 1, got {self.mem_size}")
 
@@ -111,7 +116,7 @@ def run_comparison(
     for seed in config.seeds:
         if config.class_order != "natural":
             order = class_order(real.num_classes, config.class_order, seed)
-            scenario = split_scenario(real, SPLITS[config.benchmark].num_experiences, order)
+            scenario = split_scenario(real, SPLITS[config.benchmark].num_experiences, order, config.incremental)
         cache: dict[Any, Any] = {}
         for protocol in config.protocols:
             for spec in config.buffers:
@@ -146,10 +151,14 @@ def run_one(
     start = time.perf_counter()
     RNGManager.set_random_seeds(derive_seed(seed, "avalanche", spec, protocol) % 2**32)
     lc = config.learner
-    model = create_net(
+    model: torch.nn.Module = create_net(
         lc.net, real.channels, real.num_classes, real.image_size,
         generator=make_generator(derive_seed(seed, "learner")), **lc.net_options,
     )  # fmt: skip
+    if config.incremental == "task":
+        from ddapps.continual.task_heads import TaskHeadClassifier, task_classes
+
+        model = TaskHeadClassifier(model, task_classes(scenario.train_stream), real.num_classes)
     buffer = make_buffer(spec, config.mem_size, model, seed=seed, options=config.buffer_options, cache=cache)
     if protocol == "gdumb":
         plugin: Any = DistilledGDumbPlugin(storage_policy=buffer)

@@ -67,7 +67,10 @@ def write_all(
     out: Path, config: Mapping[str, Any], device: Any, rows: list[dict[str, Any]], budget: str, **extra: Any
 ) -> None:
     """``results.json`` (``extra`` keys at its top level), ``report.md`` and ``accuracy_per_experience.png``."""
-    title = f"{config['benchmark']}, memory {config['mem_size']}"
+    order = "" if config.get("class_order", "natural") == "natural" else f", {config['class_order']} class order"
+    title = (
+        f"{config['benchmark']}, {config.get('incremental', 'class')}-incremental{order}, memory {config['mem_size']}"
+    )
     save_curves(rows, out / "accuracy_per_experience.png", title=title)
     report = "\n".join(
         [
@@ -81,7 +84,8 @@ def write_all(
             "",
             *margins(rows),
             "",
-            "Final accuracy: stream accuracy over all test classes after the last experience (%).",
+            "Final accuracy: stream accuracy over all test classes after the last experience (%; task-incremental:",
+            "each test image answered among its task's classes).",
             "Forgetting: Avalanche's StreamForgetting after the last experience (%).",
             "",
             "![accuracy after each experience](accuracy_per_experience.png)",

@@ -1,9 +1,11 @@
-"""Class-incremental benchmarks built with Avalanche's own generator from ddapps datasets.
+"""Class- and task-incremental benchmarks built with Avalanche's own generators from ddapps datasets.
 
 ``split-mnist``, ``split-cifar10`` and ``split-digits`` are 5 experiences of 2 classes each, in
 the natural class order (0-1, 2-3, ...) or a seeded random one (:func:`class_order`), made by
 ``avalanche.benchmarks.scenarios.supervised.class_incremental_benchmark`` from the normalised
-tensors of :func:`ddapps.data.load_dataset`.
+tensors of :func:`ddapps.data.load_dataset`. ``incremental="task"`` gives experience ``t`` the
+task label ``t`` on both streams (Avalanche's ``task_incremental_benchmark``), for a multi-head
+learner (:mod:`ddapps.continual.task_heads`; van de Ven & Tolias 2019's task-incremental scenario).
 """
 
 from __future__ import annotations
@@ -36,6 +38,14 @@ SPLITS: dict[str, SplitSpec] = {
 
 
 CLASS_ORDERS = ("natural", "random")
+INCREMENTAL = ("class", "task")
+"""``class``: one head over all classes, no task labels; ``task``: task labels and one head per task."""
+
+
+def check_incremental(kind: str) -> None:
+    """One-line :class:`ConfigError` for an unknown scenario kind."""
+    if kind not in INCREMENTAL:
+        raise ConfigError(f"unknown incremental setting {kind!r}; choose one of: {', '.join(INCREMENTAL)}")
 
 
 def class_order(num_classes: int, kind: str = "natural", seed: int = 0) -> list[int]:
@@ -48,22 +58,30 @@ def class_order(num_classes: int, kind: str = "natural", seed: int = 0) -> list[
     return torch.randperm(num_classes, generator=generator).tolist()
 
 
-def split_scenario(real: Benchmark, num_experiences: int = 5, order: list[int] | None = None) -> Any:
+def split_scenario(
+    real: Benchmark, num_experiences: int = 5, order: list[int] | None = None, incremental: str = "class"
+) -> Any:
     """An Avalanche class-incremental scenario (train and test streams) over ``real``; experience ``i``
-    holds classes ``order[i*k:(i+1)*k]`` (default: the natural order)."""
-    from avalanche.benchmarks.scenarios.supervised import class_incremental_benchmark
+    holds classes ``order[i*k:(i+1)*k]`` (default: the natural order). ``incremental="task"`` adds
+    the task label ``i`` to experience ``i`` of every stream."""
+    from avalanche.benchmarks.scenarios.supervised import class_incremental_benchmark, with_classes_timeline
+    from avalanche.benchmarks.scenarios.task_aware import task_incremental_benchmark
 
+    check_incremental(incremental)
     if num_experiences < 1 or real.num_classes % num_experiences:
         raise ConfigError(f"{real.num_classes} classes cannot be split into {num_experiences} equal experiences")
     datasets = {
         "train": avalanche_dataset(real.train.images, real.train.labels),
         "test": avalanche_dataset(real.test.images, real.test.labels),
     }
-    return class_incremental_benchmark(
+    scenario = class_incremental_benchmark(
         datasets,
         class_order=order if order is not None else list(range(real.num_classes)),
         num_experiences=num_experiences,
     )
+    if incremental == "task":  # the stream datasets carry task label 0: replace it with the experience index
+        scenario = with_classes_timeline(task_incremental_benchmark(scenario, reset_task_labels=True))
+    return scenario
 
 
 def load_split(
@@ -74,12 +92,14 @@ def load_split(
     val_fraction: float = 0.0,
     split_seed: int = 0,
     evaluate_on: str = "test",
+    incremental: str = "class",
 ) -> tuple[Any, Benchmark]:
     """``(scenario, real benchmark)`` for a registered split name (see :data:`SPLITS`).
 
     ``val_fraction > 0`` holds out a stratified, seeded share of every training class
     (``real.val``); the stream trains on the rest. ``evaluate_on="val"`` makes the scenario's test
     stream that validation split (for choosing settings: the test split is then never used).
+    ``incremental="task"``: task labels on every experience (see :func:`split_scenario`).
     """
     spec = SPLITS.get(name)
     if spec is None:
@@ -94,4 +114,4 @@ def load_split(
         real = replace(real, test=real.val, test_partial=False)
     if len(real.test) == 0:
         raise ConfigError(f"{spec.dataset} has no test split to evaluate on")
-    return split_scenario(real, spec.num_experiences), real
+    return split_scenario(real, spec.num_experiences, incremental=incremental), real

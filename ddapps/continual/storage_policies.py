@@ -4,7 +4,7 @@
 * ``reservoir``: ``ReservoirSamplingBuffer`` (uniform over the whole stream);
 * ``class-balanced``: ``ClassBalancedBuffer`` (random, equal share per class seen);
 * ``herding``: ``ParametricBuffer(groupby="class", selection_strategy=HerdingSelectionStrategy)``
-  on the learner's ``features`` (iCaRL herding).
+  on the learner's ``features`` (iCaRL herding; a multi-head learner names its layer in ``feature_layer``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ def _class_balanced(mem_size: int, model: nn.Module) -> Any:
 def _herding(mem_size: int, model: nn.Module) -> Any:
     from avalanche.training.storage_policy import HerdingSelectionStrategy, ParametricBuffer
 
-    return ParametricBuffer(mem_size, groupby="class", selection_strategy=HerdingSelectionStrategy(model, "features"))
+    layer = getattr(model, "feature_layer", "features")
+    return ParametricBuffer(mem_size, groupby="class", selection_strategy=HerdingSelectionStrategy(model, layer))
 
 
 BASELINE_BUFFERS: dict[str, Callable[[int, nn.Module], Any]] = {
