@@ -15,6 +15,9 @@ from typing import Any
 from ddapps.errors import ConfigError
 
 DEFAULT_BUFFERS = "distilled:dm,reservoir,class-balanced,herding"
+ONLINE_ITERATIONS = 20
+"""Online streams: the distilled buffer's method iterations per mini-experience (a compute cap, not a
+tuned setting: an update must cost about as much as a few learner steps)."""
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -32,7 +35,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help=f"comma list of distilled:METHOD, reservoir, class-balanced, herding (default {DEFAULT_BUFFERS})",
     )
     p.add_argument("--mem-size", type=int, default=100, help="memory size in images (floats honestly counted)")
-    p.add_argument("--protocol", type=str_list, default=["gdumb", "replay"], help="replay, gdumb or both (comma list)")
+    p.add_argument(
+        "--protocol",
+        type=str_list,
+        default=None,
+        help="replay, gdumb or both (comma list; default both, online: replay)",
+    )
     p.add_argument("--seeds", type=int_list, default=[0, 1, 2])
     p.add_argument(
         "--evaluate-on",
@@ -49,6 +57,19 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--incremental",
         default="class",
         help="class (one head, no task labels) | task (task labels at train and test, one head per task)",
+    )
+    p.add_argument(
+        "--online-size",
+        type=int,
+        default=None,
+        help="online continual learning: mini-experiences of this many images, each seen once (replay protocol)",
+    )
+    p.add_argument(
+        "--online-iterations",
+        type=int,
+        default=ONLINE_ITERATIONS,
+        help=f"online: the distilled buffer's compute cap, method iterations per mini-experience (default "
+        f"{ONLINE_ITERATIONS}; --distill-iterations wins)",
     )
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--data-dir", default=None, help="folder with the dataset files (default: $DDAPPS_DATA)")
@@ -137,6 +158,12 @@ def run(args: argparse.Namespace) -> int:
     if args.benchmark not in SPLITS:
         raise ConfigError(f"unknown benchmark {args.benchmark!r}; choose one of: {', '.join(SPLITS)}")
     check_incremental(args.incremental)
+    if args.protocol is None:
+        args.protocol = ["replay"] if args.online_size is not None else ["gdumb", "replay"]
+    if args.online_size is not None and args.distill_iterations is None:
+        if args.online_iterations < 1:
+            raise ConfigError(f"--online-iterations must be >= 1, got {args.online_iterations}")
+        args.distill_iterations = args.online_iterations
     check_learner_args(args)
     check_modes(args.labels, args.shrink)
     if args.labels == "soft" and "replay" in args.protocol:
@@ -157,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
     config = ContinualConfig(
         benchmark=args.benchmark, buffers=tuple(args.buffer), protocols=tuple(args.protocol),
         mem_size=args.mem_size, seeds=tuple(args.seeds), learner=learner, buffer_options=options,
-        class_order=args.class_order, incremental=args.incremental,
+        class_order=args.class_order, incremental=args.incremental, online_size=args.online_size,
     )  # fmt: skip
     scenario, real = load_split(
         args.benchmark, args.data_dir, download=args.download, val_fraction=args.val_fraction,

@@ -33,7 +33,14 @@ from torch.utils.data import DataLoader
 
 from ddapps.continual.budget import buffer_overrides
 from ddapps.continual.datasets import avalanche_dataset
-from ddapps.continual.distilled_memory import ClassMemory, check_modes, distill_classes, images_per_class, shrink
+from ddapps.continual.distilled_memory import (
+    ClassMemory,
+    check_modes,
+    distill_classes,
+    images_per_class,
+    merge_classes,
+    shrink,
+)
 from ddapps.errors import ConfigError
 from ddapps.methods import METHODS
 from ddapps.utils.seeding import derive_seed, make_generator
@@ -55,6 +62,9 @@ class DistilledBuffer(ExemplarsBuffer):
         labels: ``"hard"`` or ``"soft"`` (soft labels over ``num_classes`` classes cost floats).
         num_classes: total number of classes of the stream (needed for soft labels).
         shrink: ``"redistill"`` or ``"subselect"`` for older classes when the budget falls.
+        revisit: a class already in memory that arrives again: ``"warm-start"`` (distil the new data,
+            starting from the stored units) or ``"merge"`` (distil the stored units together with the new
+            data: online streams, :mod:`ddapps.continual.online`).
         device: where the method runs.
         cache: optional dict shared between buffers of the same seed: the memory after update
             ``i`` depends only on the data, the seed and ``i`` (never on the learner), so two
@@ -73,13 +83,14 @@ class DistilledBuffer(ExemplarsBuffer):
         labels: str = "hard",
         num_classes: int | None = None,
         shrink: str = "redistill",
+        revisit: str = "warm-start",
         device: str | torch.device = "cpu",
         cache: dict[Any, dict[int, ClassMemory]] | None = None,
     ) -> None:
         if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1:
             raise ConfigError(f"max_size must be a positive integer, got {max_size!r}")
         METHODS.get(method)
-        check_modes(labels, shrink)
+        check_modes(labels, shrink, revisit)
         if labels == "soft" and num_classes is None:
             raise ConfigError("labels='soft' needs num_classes")
         super().__init__(max_size)
@@ -88,6 +99,7 @@ class DistilledBuffer(ExemplarsBuffer):
         self.overrides = buffer_overrides(method, budget) if overrides is None else dict(overrides)
         self.seed, self.dataset_name, self.device = int(seed), dataset_name, device
         self.label_mode, self.num_classes, self.shrink_mode = labels, num_classes, shrink
+        self.revisit = revisit
         self.memory: dict[int, ClassMemory] = {}
         self.class_tasks: dict[int, int] = {}
         """The task label of each stored class (0 on class-incremental streams)."""
@@ -111,7 +123,7 @@ class DistilledBuffer(ExemplarsBuffer):
         gen = make_generator(derive_seed(self.seed, "experience", self._updates))
         classes = sorted(int(c) for c in labels.unique())
         key = (self.method, repr(sorted(self.overrides.items())), self.seed, self._updates, self.max_size,
-               tuple(classes), int(images.shape[0]), self.label_mode, self.shrink_mode)  # fmt: skip
+               tuple(classes), int(images.shape[0]), self.label_mode, self.shrink_mode, self.revisit)  # fmt: skip
         self._updates += 1
         if self.cache is not None and key in self.cache:
             self.memory = dict(self.cache[key])
@@ -126,13 +138,14 @@ class DistilledBuffer(ExemplarsBuffer):
             old, per_class, mode=self.shrink_mode, method=self.method, overrides=self.overrides,
             generator=gen, dataset_name=self.dataset_name, device=self.device,
         )  # fmt: skip
-        self.memory.update(
-            distill_classes(
-                images, labels, classes, per_class, method=self.method, overrides=self.overrides,
-                generator=gen, dataset_name=self.dataset_name, label_mode=self.label_mode,
-                num_classes=self.num_classes, init=warm or None, device=self.device,
-            )
+        common = dict(
+            method=self.method, overrides=self.overrides, generator=gen, dataset_name=self.dataset_name,
+            label_mode=self.label_mode, num_classes=self.num_classes, device=self.device,
         )  # fmt: skip
+        if self.revisit == "merge":
+            self.memory.update(merge_classes(images, labels, classes, per_class, warm, **common))  # type: ignore[arg-type]
+        else:
+            self.memory.update(distill_classes(images, labels, classes, per_class, init=warm or None, **common))  # type: ignore[arg-type]
         if self.cache is not None:
             self.cache[key] = dict(self.memory)
         self._rebuild()

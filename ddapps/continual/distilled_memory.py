@@ -25,6 +25,10 @@ from ddapps.synthetic import SyntheticSet
 
 LABEL_MODES = ("hard", "soft")
 SHRINK_MODES = ("redistill", "subselect")
+REVISIT_MODES = ("warm-start", "merge")
+"""A class already in memory that arrives again: ``warm-start`` distils the new data only, starting
+from the stored units; ``merge`` distils the stored units together with the new data (online streams,
+where each mini-experience brings a few images of a class seen before)."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,42 @@ def distill_classes(
     return split_synset(synset, classes, label_mode=label_mode, num_classes=num_classes)
 
 
+def merge_classes(
+    images: Tensor,
+    labels: Tensor,
+    classes: list[int],
+    ipc: int,
+    memory: Mapping[int, ClassMemory],
+    *,
+    method: str,
+    overrides: Mapping[str, Any],
+    generator: torch.Generator,
+    dataset_name: str,
+    label_mode: str,
+    num_classes: int | None,
+    device: str | torch.device = "cpu",
+) -> dict[int, ClassMemory]:
+    """Distil each class of ``classes`` from its stored units plus its new images, one class at a time.
+
+    A class gets ``min(ipc, stored + new)`` units (a class seen in few images keeps them all until the
+    budget is full), warm-started from its stored units. One class per call, so a class with few
+    images does not cap the others (``distill_classes`` caps ``ipc`` by the smallest class).
+    """
+    out: dict[int, ClassMemory] = {}
+    for c in classes:
+        new = images[labels == c]
+        stored = memory.get(c)
+        data = new if stored is None else torch.cat([stored.images.to(new.dtype), new])
+        out.update(
+            distill_classes(
+                data, torch.full((int(data.shape[0]),), c, dtype=torch.int64), [c], ipc, method=method,
+                overrides=overrides, generator=generator, dataset_name=dataset_name, label_mode=label_mode,
+                num_classes=num_classes, init={c: stored} if stored is not None else None, device=device,
+            )
+        )  # fmt: skip
+    return out
+
+
 def split_synset(
     synset: SyntheticSet, classes: list[int], *, label_mode: str, num_classes: int | None
 ) -> dict[int, ClassMemory]:
@@ -200,8 +240,10 @@ def shrink(
     return out
 
 
-def check_modes(label_mode: str, shrink_mode: str) -> None:
-    """Validate the label and shrink modes (one-line :class:`ConfigError`)."""
+def check_modes(label_mode: str, shrink_mode: str, revisit: str = "warm-start") -> None:
+    """Validate the label, shrink and revisit modes (one-line :class:`ConfigError`)."""
+    if revisit not in REVISIT_MODES:
+        raise ConfigError(f"unknown revisit mode {revisit!r}; choose one of: {', '.join(REVISIT_MODES)}")
     if label_mode not in LABEL_MODES:
         raise ConfigError(f"unknown label mode {label_mode!r}; choose one of: {', '.join(LABEL_MODES)}")
     if shrink_mode not in SHRINK_MODES:

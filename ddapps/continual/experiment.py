@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -34,6 +34,7 @@ from ddapps.utils.seeding import derive_seed, make_generator
 PROTOCOLS = ("replay", "gdumb")
 ACC_KEY = "Top1_Acc_Stream/eval_phase/test_stream"
 FORGET_KEY = "StreamForgetting/eval_phase/test_stream"
+EXP_ACC_KEY = "Top1_Acc_Exp/eval_phase/test_stream"
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,12 @@ class ContinualConfig:
     incremental: str = "class"
     """``class`` (one head, no task labels) or ``task`` (task labels, one head per task:
     :class:`~ddapps.continual.task_heads.TaskHeadClassifier`)."""
+    online_size: int | None = None
+    """Online continual learning: each experience arrives as mini-experiences of this many images
+    (Avalanche's ``split_online_stream``, shuffled with the run's seed), each seen once (one epoch,
+    ``replay`` protocol only); the memory is updated after every mini-experience and a distilled
+    memory merges its stored units with the new images (``revisit="merge"``). Accuracy is measured
+    at the end of each original experience."""
 
     def __post_init__(self) -> None:
         if not self.buffers or not self.protocols or not self.seeds:
@@ -86,6 +93,11 @@ class ContinualConfig:
         check_incremental(self.incremental)
         if self.mem_size < 1:
             raise ConfigError(f"mem_size must be >= 1, got {self.mem_size}")
+        if self.online_size is not None:
+            if self.online_size < 1:
+                raise ConfigError(f"online_size must be >= 1, got {self.online_size}")
+            if set(self.protocols) != {"replay"} or self.learner.epochs != 1:
+                raise ConfigError("an online stream is seen once: use the replay protocol with one epoch")
 
 
 @dataclass(frozen=True)
@@ -159,7 +171,10 @@ def run_one(
         from ddapps.continual.task_heads import TaskHeadClassifier, task_classes
 
         model = TaskHeadClassifier(model, task_classes(scenario.train_stream), real.num_classes)
-    buffer = make_buffer(spec, config.mem_size, model, seed=seed, options=config.buffer_options, cache=cache)
+    options = config.buffer_options
+    if config.online_size is not None:
+        options = replace(options, revisit="merge")
+    buffer = make_buffer(spec, config.mem_size, model, seed=seed, options=options, cache=cache)
     if protocol == "gdumb":
         plugin: Any = DistilledGDumbPlugin(storage_policy=buffer)
         epochs = lc.gdumb_epochs
@@ -172,13 +187,29 @@ def run_one(
         train_epochs=epochs, eval_mb_size=1000, device=torch.device(device), plugins=[plugin],
         evaluator=_evaluator(log_dir, f"{spec.replace(':', '-')}_{protocol}_seed{seed}"),
     )  # fmt: skip
-    accs, metrics = [], {}
-    for experience in scenario.train_stream:
-        strategy.train(experience)
+    accs, metrics, just_learned = [], {}, []
+    for index, experience in enumerate(scenario.train_stream):
+        for unit in _training_units(experience, config.online_size, derive_seed(seed, "online", index)):
+            strategy.train(unit)
         metrics = strategy.eval(scenario.test_stream)
         accs.append(100.0 * float(_metric(metrics, ACC_KEY)))
-    forgetting = 100.0 * float(_metric(metrics, FORGET_KEY, default=0.0))
+        just_learned.append(_experience_accuracies(metrics).get(index, 0.0))
+    if config.online_size is None:
+        forgetting = 100.0 * float(_metric(metrics, FORGET_KEY, default=0.0))
+    else:  # Avalanche keys forgetting by the mini-experience trained last: recompute it per experience
+        final = _experience_accuracies(metrics)
+        drops = [just_learned[j] - final.get(j, 0.0) for j in range(len(just_learned) - 1)]
+        forgetting = 100.0 * statistics.fmean(drops) if drops else 0.0
     return ContinualRun(spec, protocol, seed, accs, forgetting, time.perf_counter() - start)
+
+
+def _training_units(experience: Any, online_size: int | None, seed: int) -> Any:
+    """The experience itself, or its online mini-experiences of ``online_size`` images (shuffled, seeded)."""
+    if online_size is None:
+        return [experience]
+    from avalanche.benchmarks.scenarios.online import split_online_stream
+
+    return split_online_stream([experience], online_size, shuffle=True, seed=seed % 2**32)
 
 
 def _evaluator(log_dir: Path | None, name: str) -> Any:
@@ -196,6 +227,19 @@ def _evaluator(log_dir: Path | None, name: str) -> Any:
         forgetting_metrics(experience=True, stream=True),
         loggers=loggers,
     )
+
+
+def _experience_accuracies(metrics: dict[str, Any]) -> dict[int, float]:
+    """``experience id -> accuracy`` (0-1) on each test experience, from Avalanche's ``Top1_Acc_Exp`` keys.
+
+    StreamForgetting's definition (accuracy on an experience right after training on it minus its final
+    accuracy) applied to these is what :func:`run_one` reports as forgetting on online streams.
+    """
+    out = {}
+    for key, value in metrics.items():
+        if key.startswith(EXP_ACC_KEY):
+            out[int(key.rsplit("/Exp", 1)[1])] = float(value)
+    return out
 
 
 def _metric(metrics: dict[str, Any], prefix: str, default: float | None = None) -> float:

@@ -55,6 +55,7 @@ class BufferOptions:
     dataset_name: str = "tensors"
     labels: str = "hard"
     shrink: str = "redistill"
+    revisit: str = "warm-start"
     num_classes: int | None = None
     device: str = "cpu"
 
@@ -90,7 +91,8 @@ def make_buffer(
     if method is not None:
         return DistilledBuffer(
             mem_size, method, options.overrides, budget=options.budget, seed=seed, dataset_name=options.dataset_name,
-            labels=options.labels, num_classes=options.num_classes, shrink=options.shrink, device=options.device,
+            labels=options.labels, num_classes=options.num_classes, shrink=options.shrink, revisit=options.revisit,
+            device=options.device,
             cache=cache,
         )  # fmt: skip
     return BASELINE_BUFFERS[kind](mem_size, model)
