@@ -14,9 +14,15 @@ def _add_proxy_args(p: argparse.ArgumentParser) -> None:
     from ddapps.cli.common import add_data_args, add_distill_set_arg, add_run_args
 
     add_data_args(p)
-    p.add_argument("--space", default="convnet720", help="convnet720 or a JSON file of choices per axis")
+    p.add_argument(
+        "--space", default="convnet720", help="convnet720, nas-bench-201 (rank: against ground truth) or a JSON file"
+    )
     p.add_argument("--width-scale", type=float, default=1.0, help="multiply every width of the space (CPU budgets)")
-    p.add_argument("--proxy", default="distilled:dm", help="distilled:METHOD (distil now) or synset:PATH")
+    p.add_argument(
+        "--proxy",
+        default="distilled:dm",
+        help="distilled:METHOD (distil now) or synset:PATH (nas-bench-201 rank: a comma list of them)",
+    )
     p.add_argument("--ipc", type=int, default=10, help="images per class of the proxy set")
     p.add_argument(
         "--distill-budget", default="small", help="budget of the distillation (see ddapps.budgets): small | paper"
@@ -30,6 +36,22 @@ def _add_proxy_args(p: argparse.ArgumentParser) -> None:
     add_run_args(p)
 
 
+def _add_truth_args(p: argparse.ArgumentParser) -> None:
+    from ddapps.cli.common import int_list
+
+    g = p.add_argument_group("nas-bench-201 (rank against ground truth)")
+    g.add_argument("--truth", default=None, help="ground-truth CSV (default $DDAPPS_DATA/nas-bench-201/...)")
+    g.add_argument("--seeds", type=int_list, default=[0, 1, 2], help="pipeline seeds (distillation included)")
+    g.add_argument("--sampling", default="stratified", help="stratified | top-heavy (half from the best 5%%)")
+    g.add_argument("--sample-seed", type=int, default=0, help="seed of the architecture sample (fixed across seeds)")
+    g.add_argument("--nb201-channels", type=int, default=8, help="proxy network width C (benchmark: 16)")
+    g.add_argument("--nb201-cells", type=int, default=1, help="proxy network cells per stage N (benchmark: 5)")
+    g.add_argument("--no-ceiling", action="store_true", help="skip the second training run (noise ceiling)")
+    g.add_argument(
+        "--herding-set", action="append", default=[], metavar="KEY=VALUE", help="herding coreset config override"
+    )
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``nas`` with its ``rank`` and ``search`` sub-commands."""
     from ddapps.cli.common import Parser
@@ -39,9 +61,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
     rank = sub.add_parser("rank", help="rank correlation of proxies with full training over sampled architectures")
     _add_proxy_args(rank)
-    rank.add_argument("--sample", type=int, default=24, help="architectures sampled from the space")
+    rank.add_argument(
+        "--sample", type=int, default=None, help="architectures sampled from the space (default 24; nas-bench-201 30)"
+    )
     rank.add_argument("--reference-steps", type=int, default=300, help="SGD steps of the full-data reference")
     rank.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the intervals")
+    _add_truth_args(rank)
 
     search = sub.add_parser("search", help="NNI architecture search on the proxy, then retrain the best")
     _add_proxy_args(search)

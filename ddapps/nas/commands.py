@@ -61,12 +61,16 @@ def _fmt(value: Any, digits: int = 2) -> str:
 
 
 def cmd_rank(args: argparse.Namespace) -> int:
+    if args.space == "nas-bench-201":
+        from ddapps.nas.truth_command import cmd_rank_truth
+
+        return cmd_rank_truth(args)
     from ddapps.nas.plot import save_rank_scatter
     from ddapps.nas.rank import RankConfig, rank_study
     from ddapps.report import command_line, format_table, write_run
 
     config = RankConfig(
-        n_archs=args.sample, reference_steps=args.reference_steps, proxy_steps=args.proxy_steps,
+        n_archs=args.sample or 24, reference_steps=args.reference_steps, proxy_steps=args.proxy_steps,
         batch_size=args.batch_size, val_size=args.val_size, n_boot=args.n_boot, seed=args.seed,
     )  # fmt: skip
     from ddapps.nas.space import resolve_space

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -91,3 +91,52 @@ def bootstrap_interval(
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
     return Interval(float(low), float(high), len(values))
+
+
+def top_count(n: int, fraction: float) -> int:
+    """How many architectures the top ``fraction`` of ``n`` holds (at least 2, so a correlation is defined)."""
+    if not 0 < fraction <= 1:
+        raise ConfigError(f"a top fraction must be in (0, 1], got {fraction}")
+    return min(n, max(2, math.ceil(fraction * n)))
+
+
+def top_fraction_overlap(proxy: Sequence[float], truth: Sequence[float], fraction: float) -> float:
+    """:func:`top_k_overlap` with ``k`` the top ``fraction`` of the architectures (FTD's top-k%)."""
+    return top_k_overlap(proxy, truth, top_count(len(truth), fraction))
+
+
+def top_fraction_spearman(proxy: Sequence[float], truth: Sequence[float], fraction: float) -> float | None:
+    """Spearman's rho over the architectures in the ground truth's top ``fraction`` (does the proxy order
+    the good ones?); None when undefined."""
+    keep = top_k(truth, top_count(len(truth), fraction))
+    return spearman([proxy[i] for i in keep], [truth[i] for i in keep])
+
+
+def regret(proxy: Sequence[float], truth: Sequence[float]) -> float:
+    """Ground truth of the best architecture minus that of the proxy's top pick (0: the proxy found the best)."""
+    if not truth or len(proxy) != len(truth):
+        raise ConfigError("regret needs equal, non-empty proxy and truth lists")
+    return float(max(truth) - truth[top_k(proxy, 1)[0]])
+
+
+def paired_bootstrap_difference(
+    statistic: Callable[[Sequence[float], Sequence[float]], float | None],
+    a: Sequence[float],
+    b: Sequence[float],
+    truth: Sequence[float],
+    *,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    generator: torch.Generator,
+) -> Interval:
+    """Percentile interval of ``statistic(a, truth) - statistic(b, truth)`` with the *same* resampled
+    architectures on both sides (a paired bootstrap over architectures)."""
+    if not len(a) == len(b) == len(truth):
+        raise ConfigError("paired scores need equal lengths")
+
+    def difference(pairs: Any, t: Sequence[float]) -> float | None:
+        sa, sb = statistic(pairs[:, 0], t), statistic(pairs[:, 1], t)
+        return None if sa is None or sb is None else sa - sb
+
+    pairs: Any = np.column_stack([np.asarray(a, dtype=float), np.asarray(b, dtype=float)])
+    return bootstrap_interval(difference, pairs, truth, n_boot=n_boot, level=level, generator=generator)
