@@ -70,7 +70,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
     search = sub.add_parser("search", help="NNI architecture search on the proxy, then retrain the best")
     _add_proxy_args(search)
-    search.add_argument("--strategy", default="regularized-evolution", help="random | regularized-evolution | grid")
+    search.add_argument(
+        "--strategy", default="regularized-evolution", help="random | regularized-evolution | grid | tpe"
+    )
     search.add_argument("--trials", type=int, default=20, help="maximum number of trials")
     search.add_argument(
         "--engine",
@@ -88,6 +90,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     search.add_argument("--top-k", type=int, default=3, help="architectures exported")
     search.add_argument("--retrain-steps", type=int, default=300, help="SGD steps retraining the best on the full data")
+    t = search.add_argument_group("nas-bench-201 (ground truth of what the search found)")
+    t.add_argument("--truth", default=None, help="ground-truth CSV (default $DDAPPS_DATA/nas-bench-201/...)")
+    t.add_argument("--nb201-channels", type=int, default=8, help="proxy network width C (benchmark: 16)")
+    t.add_argument("--nb201-cells", type=int, default=1, help="proxy network cells per stage N (benchmark: 5)")
+    t.add_argument("--no-random-baseline", action="store_true", help="skip random search at the same trial budget")
     return nas
 
 

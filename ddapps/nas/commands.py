@@ -29,7 +29,7 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
     from ddapps.nas.space import resolve_space
 
     device = setup_run(args)
-    space = resolve_space(args.space, width_scale=args.width_scale)
+    space = None if args.space == "nas-bench-201" else resolve_space(args.space, width_scale=args.width_scale)
     proxy = ProxySpec.parse(args.proxy)
     overrides: dict[str, Any] = {}
     if proxy.kind == "distilled":
@@ -142,6 +142,10 @@ def cmd_rank(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    if args.space == "nas-bench-201":
+        from ddapps.nas.nb201_search import cmd_search_truth
+
+        return cmd_search_truth(args)
     from ddapps.evaluation.training import test_accuracy
     from ddapps.nas.evaluator import make_evaluator
     from ddapps.nas.nni_space import make_model_space, sample_to_arch

@@ -2,8 +2,9 @@
 
 Strategies: ``random`` (uniform sampling without duplicates), ``regularized-evolution`` (aging
 evolution, Real et al., AAAI 2019: tournament of ``sample_size`` from a population of
-``population_size``, mutation of each axis with ``mutation_prob``; defaults are NNI's) and ``grid``
-(every architecture, shuffled). By default the experiment runs on NNI's *sequential* engine: trials
+``population_size``, mutation of each axis with ``mutation_prob``; defaults are NNI's), ``grid``
+(every architecture, shuffled) and ``tpe`` (NNI's Tree-structured Parzen Estimator tuner as a NAS
+strategy, Bergstra et al., NeurIPS 2011; maximizing the proxy accuracy). By default the experiment runs on NNI's *sequential* engine: trials
 run one after another in this process, no NNI manager or web server is started, and a trial that
 raises is recorded as failed while the search goes on (``continue_on_failure``). ``engine="local"``
 uses NNI's local training service instead (trials as subprocesses, ``trial_concurrency`` in
@@ -19,7 +20,7 @@ from typing import Any, Callable
 
 from ddapps.errors import ConfigError
 
-STRATEGIES = ("random", "regularized-evolution", "grid")
+STRATEGIES = ("random", "regularized-evolution", "grid", "tpe")
 ENGINES = ("sequential", "local")
 
 
@@ -76,6 +77,7 @@ def make_strategy(config: SearchConfig) -> Any:
     factories: dict[str, Callable[[], Any]] = {
         "random": lambda: nni_strategy.Random(dedup=True, seed=seed),
         "grid": lambda: nni_strategy.GridSearch(shuffle=True, seed=seed),
+        "tpe": lambda: nni_strategy.TPE(optimize_mode="maximize", seed=seed),
         "regularized-evolution": lambda: nni_strategy.RegularizedEvolution(
             population_size=config.population_size, sample_size=config.sample_size,
             mutation_prob=config.mutation_prob, dedup=True, seed=seed,

@@ -107,3 +107,31 @@ def test_the_nas_bench_201_rank_command_runs_on_cifar10_with_a_tiny_budget(tmp_p
     # A missing ground-truth file is one clear line, before any data loads.
     assert main(["nas", "rank", "--space", "nas-bench-201", "--dataset", "cifar10", "--truth",
                  str(tmp_path / "none.csv"), "--out", str(tmp_path / "x")]) == 2  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_tpe_search_on_nas_bench_201_reports_the_ground_truth_of_its_pick_and_of_random_search(tmp_path):
+    from safetensors.torch import load_file
+
+    from ddapps.cli import main
+    from ddapps.nas.nb201 import parse_arch
+
+    out = tmp_path / "search"
+    code = main([
+        "nas", "search", "--space", "nas-bench-201", "--dataset", "cifar10", "--data-dir", str(SHARED_DATA),
+        "--proxy", "distilled:dm", "--ipc", "1", "--distill-set", "iterations=2", "--distill-set", "batch_real=8",
+        "--distill-set", "dsa=false", "--strategy", "tpe", "--trials", "3", "--proxy-steps", "2", "--batch-size", "16",
+        "--val-size", "40", "--retrain-steps", "2", "--nb201-channels", "4", "--threads", "1", "--quiet",
+        "--out", str(out),
+    ])  # fmt: skip
+    assert code == 0
+    result = json.loads((out / "results.json").read_text())
+    assert [r["strategy"] for r in result["rows"]] == ["tpe", "random"]
+    for row in result["rows"]:
+        assert row["trials"] == 3 and row["picked_truth"] <= row["best_visited_truth"] <= row["space_best_truth"]
+        assert row["regret"] == pytest.approx(row["space_best_truth"] - row["picked_truth"])
+    exported = json.loads((out / "best_architecture.json").read_text())
+    assert exported["arch"] == result["rows"][0]["picked"] and len(parse_arch(exported["arch"])) == 6
+    weights = load_file(str(out / "best_weights.safetensors"))
+    net = build_nb201(parse_arch(exported["arch"]), 3, 10, channels=4, cells_per_stage=1)
+    net.load_state_dict(weights)  # the exported weights are the exported architecture's
