@@ -141,6 +141,17 @@ def cmd_rank(args: argparse.Namespace) -> int:
     return 0
 
 
+def search_config_of(args: argparse.Namespace) -> Any:
+    """The :class:`~ddapps.nas.search.SearchConfig` of ``ddapps nas search``'s options."""
+    from ddapps.nas.search import SearchConfig
+
+    return SearchConfig(
+        strategy=args.strategy, max_trials=args.trials, engine=args.engine, population_size=args.population,
+        sample_size=args.tournament, mutation_prob=args.mutation_prob, top_k=args.top_k, seed=args.seed,
+        trial_concurrency=args.concurrency, port=args.port,
+    )  # fmt: skip
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     if args.space == "nas-bench-201":
         from ddapps.nas.nb201_search import cmd_search_truth
@@ -150,18 +161,14 @@ def cmd_search(args: argparse.Namespace) -> int:
     from ddapps.nas.evaluator import make_evaluator
     from ddapps.nas.nni_space import make_model_space, sample_to_arch
     from ddapps.nas.proxy_data import save_tensors, validation_subset
-    from ddapps.nas.search import SearchConfig, run_search
+    from ddapps.nas.search import run_search
     from ddapps.nas.space import arch_key
     from ddapps.nas.training import StepBudget, train_steps
     from ddapps.report import command_line, format_table, write_run
     from ddapps.utils.atomic import write_json
     from ddapps.utils.seeding import derive_seed, make_generator
 
-    search_config = SearchConfig(
-        strategy=args.strategy, max_trials=args.trials, engine=args.engine, population_size=args.population,
-        sample_size=args.tournament, mutation_prob=args.mutation_prob, top_k=args.top_k, seed=args.seed,
-        trial_concurrency=args.concurrency, port=args.port,
-    )  # fmt: skip
+    search_config = search_config_of(args)
     retrain = StepBudget(args.retrain_steps, args.batch_size)
     ctx = _prepare(args)
     benchmark, space, device = ctx["benchmark"], ctx["space"], ctx["device"]

@@ -23,24 +23,19 @@ from ddapps.errors import ConfigError
 
 def cmd_search_truth(args: argparse.Namespace) -> int:
     from ddapps.evaluation.training import test_accuracy
-    from ddapps.nas.commands import _prepare
+    from ddapps.nas.commands import _prepare, search_config_of
     from ddapps.nas.evaluator import make_evaluator
     from ddapps.nas.nb201 import build_nb201, format_arch
     from ddapps.nas.nb201_space import NB201Space
     from ddapps.nas.nb201_truth import load_truth, truth_path
     from ddapps.nas.proxy_data import save_tensors, validation_subset
-    from ddapps.nas.search import SearchConfig
     from ddapps.nas.training import StepBudget, train_steps
     from ddapps.nas.truth_command import _truth_key
     from ddapps.report import command_line, format_table, write_run
     from ddapps.utils.atomic import atomic_path, write_json
     from ddapps.utils.seeding import derive_seed, make_generator
 
-    config = SearchConfig(
-        strategy=args.strategy, max_trials=args.trials, engine=args.engine, population_size=args.population,
-        sample_size=args.tournament, mutation_prob=args.mutation_prob, top_k=args.top_k, seed=args.seed,
-        trial_concurrency=args.concurrency, port=args.port,
-    )  # fmt: skip
+    config = search_config_of(args)
     retrain = StepBudget(args.retrain_steps, args.batch_size)
     key = _truth_key(args.dataset)
     truth = load_truth(truth_path(args.truth, args.data_dir))
