@@ -48,6 +48,9 @@ def _add_truth_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--nb201-cells", type=int, default=1, help="proxy network cells per stage N (benchmark: 5)")
     g.add_argument("--no-ceiling", action="store_true", help="skip the second training run (noise ceiling)")
     g.add_argument(
+        "--proxy-resolution", type=int, default=None, help="train and score on images pooled to this size (CPU knob)"
+    )
+    g.add_argument(
         "--herding-set", action="append", default=[], metavar="KEY=VALUE", help="herding coreset config override"
     )
 

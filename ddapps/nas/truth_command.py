@@ -37,7 +37,7 @@ def cmd_rank_truth(args: argparse.Namespace) -> int:
         n_archs=args.sample or DEFAULT_SAMPLE, sampling=args.sampling, sample_seed=args.sample_seed,
         seeds=tuple(args.seeds), proxy_steps=args.proxy_steps, batch_size=args.batch_size, val_size=args.val_size,
         channels=args.nb201_channels, cells_per_stage=args.nb201_cells, n_boot=args.n_boot, ceiling=not args.no_ceiling,
-        truth_key=_truth_key(args.dataset),
+        truth_key=_truth_key(args.dataset), resolution=args.proxy_resolution,
     )  # fmt: skip
     overrides = {s.value: proxy_overrides(args, s.value) for s in specs if s.kind == "distilled"}
     herding = _herding_overrides(args)
@@ -67,7 +67,8 @@ def cmd_rank_truth(args: argparse.Namespace) -> int:
     out: Path = args.out
     title = (
         f"{benchmark.name}: {config.n_archs} NAS-Bench-201 cells ({config.sampling}), C={config.channels} "
-        f"N={config.cells_per_stage}, {config.proxy_steps} steps, seeds {list(config.seeds)}"
+        f"N={config.cells_per_stage}, {config.resolution or 'native'} px, {config.proxy_steps} steps, "
+        f"seeds {list(config.seeds)}"
     )
     save_truth_scatter(result["archs"], result["rows"], config.seeds[0], out / "truth_scatter.png", title=title)
     report = _report(result, title, args)

@@ -16,8 +16,9 @@ architectures with a distilled set and correlate the ranking with that ground tr
   same steps: early-stopped training at equal compute).
 * **Zero-cost proxies** (:mod:`ddapps.nas.zero_cost`): ``params`` and ``synflow`` of the untrained network.
 * The networks are the benchmark's (:mod:`ddapps.nas.nb201`) at a CPU proxy size (``channels`` C,
-  ``cells_per_stage`` N; the benchmark's own is C=16, N=5): a reduced network is itself part of the
-  proxy, as in EcoNAS (Zhou et al., CVPR 2020).
+  ``cells_per_stage`` N; the benchmark's own is C=16, N=5), optionally on images average-pooled to
+  ``resolution`` pixels (training data and validation alike): reduced channels and resolution are
+  proxy dimensions themselves, as in EcoNAS (Zhou et al., CVPR 2020).
 * **Scores per seed**: Spearman and Kendall against the ground truth (percentile-bootstrap intervals
   over architectures), top-k% overlap and Spearman within the ground truth's top k% (k = 5, 10, 20%,
   as FTD reports), and the regret of the proxy's top pick. **Noise ceiling**: each data proxy is
@@ -34,7 +35,7 @@ from __future__ import annotations
 import copy
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
@@ -73,6 +74,8 @@ class TruthStudyConfig:
     top_fractions: tuple[float, ...] = (0.05, 0.1, 0.2)
     ceiling: bool = True
     truth_key: str = "cifar10"
+    resolution: int | None = None
+    """Train and score on images average-pooled to this side length (``None``: native)."""
 
     def __post_init__(self) -> None:
         StepBudget(self.proxy_steps, self.batch_size)
@@ -84,6 +87,8 @@ class TruthStudyConfig:
             raise ConfigError("give at least one seed, without repeats")
         if min(self.val_size, self.n_boot, self.channels, self.cells_per_stage) < 1:
             raise ConfigError("val_size, n_boot, channels and cells_per_stage must be >= 1")
+        if self.resolution is not None and self.resolution < 4:
+            raise ConfigError(f"resolution must be >= 4 pixels, got {self.resolution}")
 
 
 def sample_archs(
@@ -138,13 +143,14 @@ def truth_study(
     archs = sample_archs(truth, config.n_archs, config.sampling, config.truth_key, make_generator(config.sample_seed))
     gt = [float(truth[a][config.truth_key]) for a in archs]
     budget = StepBudget(config.proxy_steps, config.batch_size)
-    shape = (benchmark.channels, *benchmark.image_size)
+    val = (resize(val[0], config.resolution), val[1])
+    shape = (benchmark.channels, *val[0].shape[2:])
     scores: dict[int, dict[str, list[float]]] = {}
     ceilings: dict[int, dict[str, list[float]]] = {}
     seconds: dict[int, dict[str, float]] = {}
     setup: dict[int, dict[str, float]] = {}
     for s_index, seed in enumerate(config.seeds):
-        data = proxies_for_seed(seed)
+        data = {name: _resized(d, config.resolution) for name, d in proxies_for_seed(seed).items()}
         started = time.perf_counter()
         setup[seed] = {name: d.setup_seconds for name, d in data.items()}
         scores[seed] = {name: [] for name in [*data, *ZERO_COST]}
@@ -186,6 +192,17 @@ def truth_study(
         "comparisons": comparisons,
         "config": asdict(config),
     }
+
+
+def resize(images: Tensor, resolution: int | None) -> Tensor:
+    """``images`` average-pooled (area interpolation) to ``resolution`` x ``resolution``; as is when ``None``."""
+    if resolution is None or tuple(images.shape[2:]) == (resolution, resolution):
+        return images
+    return torch.nn.functional.interpolate(images, size=(resolution, resolution), mode="area")
+
+
+def _resized(data: DataProxy, resolution: int | None) -> DataProxy:
+    return replace(data, images=resize(data.images, resolution))
 
 
 def _build(arch: tuple[str, ...], benchmark: Benchmark, config: TruthStudyConfig, seed: int) -> torch.nn.Module:

@@ -88,7 +88,7 @@ def test_the_nas_bench_201_rank_command_runs_on_cifar10_with_a_tiny_budget(tmp_p
     code = main([
         "nas", "rank", "--space", "nas-bench-201", "--dataset", "cifar10", "--data-dir", str(SHARED_DATA),
         "--proxy", "distilled:dm", "--ipc", "1", "--sample", "6", "--seeds", "0,1", "--proxy-steps", "2",
-        "--batch-size", "16", "--val-size", "40", "--n-boot", "20", "--nb201-channels", "4",
+        "--batch-size", "16", "--val-size", "40", "--n-boot", "20", "--nb201-channels", "4", "--proxy-resolution", "16",
         "--distill-set", "iterations=2", "--distill-set", "batch_real=8", "--distill-set", "dsa=false",
         "--herding-set", "feature_epochs=1", "--herding-set", "feature_samples=200", "--herding-set", 'net_options={"width":8}',
         "--threads", "1", "--quiet", "--out", str(out),
