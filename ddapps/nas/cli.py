@@ -46,7 +46,9 @@ def _add_truth_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sample-seed", type=int, default=0, help="seed of the architecture sample (fixed across seeds)")
     g.add_argument("--nb201-channels", type=int, default=8, help="proxy network width C (benchmark: 16)")
     g.add_argument("--nb201-cells", type=int, default=1, help="proxy network cells per stage N (benchmark: 5)")
-    g.add_argument("--no-ceiling", action="store_true", help="skip the second training run (noise ceiling)")
+    g.add_argument(
+        "--no-ceiling", action="store_true", help="skip the second training run of every source (the noise ceilings)"
+    )
     g.add_argument(
         "--proxy-resolution", type=int, default=None, help="train and score on images pooled to this size (CPU knob)"
     )

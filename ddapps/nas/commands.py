@@ -72,6 +72,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
     config = RankConfig(
         n_archs=args.sample or 24, reference_steps=args.reference_steps, proxy_steps=args.proxy_steps,
         batch_size=args.batch_size, val_size=args.val_size, n_boot=args.n_boot, seed=args.seed,
+        ceiling=not args.no_ceiling,
     )  # fmt: skip
     from ddapps.nas.space import resolve_space
 
@@ -92,6 +93,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
             "spearman [95% CI]": f"{_fmt(r['spearman'])} [{_fmt(r['spearman_ci_low'])}, {_fmt(r['spearman_ci_high'])}]",
             "kendall [95% CI]": f"{_fmt(r['kendall'])} [{_fmt(r['kendall_ci_low'])}, {_fmt(r['kendall_ci_high'])}]",
             "speed-up": f"{_fmt(r['speedup'], 1)}x",
+            "ceiling": _fmt(r.get("ceiling_spearman")),
         }
         for r in result.rows
     ]  # fmt: skip
@@ -104,6 +106,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
             "spearman [95% CI]",
             "kendall [95% CI]",
             "top5_overlap",
+            "ceiling",
             "proxy_seconds",
             "reference_seconds",
             "speed-up",
@@ -116,7 +119,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
             "arch",
             "params",
             "acc_reference",
-            *[f"acc_{p}" for p in result.proxies],
+            *[f"acc_{p}" for p in result.proxies if p != "reference-seed2"],
             "seconds_reference",
             f"seconds_{result.proxies[0]}",
         ],
@@ -132,7 +135,9 @@ def cmd_rank(args: argparse.Namespace) -> int:
         f"({len(benchmark.train)} images, validation carved out); proxies = {config.proxy_steps} steps x batch "
         f"{config.batch_size}; accuracy on {config.val_size} validation images carved from train (never test); "
         f"space {space.name} with widths x{space.width_scale:g}; distillation {ctx['proxy']} took "
-        f"{ctx['distill_seconds']:.1f} s (not included in proxy_seconds; see speedup_with_setup).\n\n"
+        f"{ctx['distill_seconds']:.1f} s (not included in proxy_seconds; see speedup_with_setup). `ceiling`: Spearman "
+        f"between two training runs of the same proxy (other init and data order); `reference-seed2`: the "
+        f"reference's second run against its first (how far any proxy can be read).\n\n"
         f"{table}\n\n![proxy vs reference](rank_scatter.png)\n\n## Architectures\n\n{arch_table}\n"
     )
     write_run(out, "nas rank", run_config, ctx["device"], result.rows, report, architectures=result.archs)

@@ -21,7 +21,8 @@ def save_rank_scatter(
     ref = [a["acc_reference"] for a in archs]
     for ax, row in zip(axes[0], rows):
         proxy = row["proxy"]
-        ax.scatter(ref, [a[f"acc_{proxy}"] for a in archs], s=18, alpha=0.8)
+        key = "acc2_reference" if proxy == "reference-seed2" else f"acc_{proxy}"
+        ax.scatter(ref, [a[key] for a in archs], s=18, alpha=0.8)
         rho = row["spearman"]
         ci = (row["spearman_ci_low"], row["spearman_ci_high"])
         label = "rho n/a" if rho is None else f"rho {rho:.2f}" + ("" if None in ci else f" [{ci[0]:.2f}, {ci[1]:.2f}]")

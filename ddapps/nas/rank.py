@@ -16,6 +16,11 @@ study seed and the architecture) and is scored by top-1 accuracy on the same val
 carved from the real training split -- never the test split. Each proxy's scores are compared
 with the reference by Spearman's rho and Kendall's tau (with bootstrap intervals), the overlap of
 the top-5 sets, and the speed-up (reference training seconds / proxy training seconds).
+
+Noise ceiling (``ceiling``, on by default): every source is trained a second time from another
+initialisation with another data order. The ``reference-seed2`` row correlates the reference's second
+run with its first (how well the reference agrees with itself: no proxy can be read above that), and
+each proxy row's ``ceiling_spearman`` correlates the proxy's two runs.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ from ddapps.synthetic import SyntheticSet
 from ddapps.utils.seeding import derive_seed, make_generator
 
 REFERENCE = "reference"
+REFERENCE_AGAIN = "reference-seed2"
+"""The row of the reference's second run against its first: the reference's own noise ceiling."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,9 @@ class RankConfig:
     n_boot: int = 1000
     top_k: int = 5
     seed: int = 0
+    ceiling: bool = True
+    """Train every source a second time (another initialisation and data order): the Spearman between
+    the two runs is each ranking's noise ceiling (for ``reference``: how well it agrees with itself)."""
 
     def __post_init__(self) -> None:
         StepBudget(self.reference_steps, self.batch_size)
@@ -113,14 +123,25 @@ def rank_study(
             generator=make_generator(derive_seed(seed, "nas", "init", key)),
         )  # fmt: skip
         entry: dict[str, Any] = {"arch": key, **arch, "params": sum(p.numel() for p in initial.parameters())}
+        again = space.build(
+            arch, benchmark.channels, benchmark.num_classes, benchmark.image_size,
+            generator=make_generator(derive_seed(seed, "nas", "init-again", key)),
+        )  # fmt: skip
         for source, (x, y, budget, lr, loss) in sources.items():
             net = copy.deepcopy(initial)
             gen = make_generator(derive_seed(seed, "nas", "train", key, source))
             seconds = train_steps(net, x, y, budget, generator=gen, lr=lr, loss=loss, device=device)
             entry[f"acc_{source}"] = test_accuracy(net, val_x, val_y, device=device)
             entry[f"seconds_{source}"] = seconds
+            if config.ceiling:
+                net = copy.deepcopy(again)
+                gen = make_generator(derive_seed(seed, "nas", "train-again", key, source))
+                train_steps(net, x, y, budget, generator=gen, lr=lr, loss=loss, device=device)
+                entry[f"acc2_{source}"] = test_accuracy(net, val_x, val_y, device=device)
         results.append(entry)
     proxies = [proxy_name, "random-subset", "early-stop"]
+    if config.ceiling:
+        proxies.append(REFERENCE_AGAIN)  # how well the reference agrees with itself
     rows = [
         _summary(benchmark.name, results, proxy, ipc, config, distill_seconds if proxy == proxy_name else 0.0)
         for proxy in proxies
@@ -132,11 +153,12 @@ def _summary(
     dataset: str, results: list[dict[str, Any]], proxy: str, ipc: int, config: RankConfig, extra_seconds: float
 ) -> dict[str, Any]:
     ref = [r[f"acc_{REFERENCE}"] for r in results]
-    got = [r[f"acc_{proxy}"] for r in results]
+    source = REFERENCE if proxy == REFERENCE_AGAIN else proxy
+    got = [r[f"acc2_{source}" if proxy == REFERENCE_AGAIN else f"acc_{source}"] for r in results]
     gen = make_generator(derive_seed(config.seed, "nas", "bootstrap", proxy))
     rho_ci = stats.bootstrap_interval(stats.spearman, got, ref, n_boot=config.n_boot, generator=gen)
     tau_ci = stats.bootstrap_interval(stats.kendall, got, ref, n_boot=config.n_boot, generator=gen)
-    proxy_seconds = sum(r[f"seconds_{proxy}"] for r in results)
+    proxy_seconds = sum(r[f"seconds_{source}"] for r in results)
     reference_seconds = sum(r[f"seconds_{REFERENCE}"] for r in results)
     return {
         "dataset": dataset,
@@ -160,4 +182,7 @@ def _summary(
         else None,
         "proxy_acc_mean": sum(got) / len(got),
         "reference_acc_mean": sum(ref) / len(ref),
+        "ceiling_spearman": stats.spearman(got, [r[f"acc2_{source}"] for r in results])
+        if config.ceiling and proxy != REFERENCE_AGAIN
+        else None,
     }

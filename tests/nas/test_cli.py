@@ -45,7 +45,7 @@ def test_rank_command_end_to_end_on_digits(tmp_path: Path) -> None:
     ])  # fmt: skip
     assert code == 0
     doc = json.loads((out / "results.json").read_text())
-    assert [r["proxy"] for r in doc["rows"]] == ["distilled:dm", "random-subset", "early-stop"]
+    assert [r["proxy"] for r in doc["rows"]] == ["distilled:dm", "random-subset", "early-stop", "reference-seed2"]
     assert all(r["n_archs"] == 4 and r["ipc"] == 10 and r["dataset"] == "digits" for r in doc["rows"])
     assert (out / "rank_scatter.png").stat().st_size > 0
     assert "## Architectures" in (out / "report.md").read_text()

@@ -10,6 +10,7 @@ import torch
 from ddapps.errors import ConfigError
 from ddapps.methods import create_distiller
 from ddapps.nas.proxy_data import ProxySpec, random_subset
+from ddapps.nas import stats
 from ddapps.nas.rank import RankConfig, rank_study
 from ddapps.nas.space import SpaceSpec
 from ddapps.nas.training import StepBudget, train_steps
@@ -30,7 +31,14 @@ def test_rank_study_rows_and_determinism() -> None:
     synset = create_distiller("random", {}).distill(bench, 2, generator=make_generator(0))
     config = RankConfig(n_archs=5, reference_steps=6, proxy_steps=2, batch_size=4, val_size=12, n_boot=20, seed=3)
     result = rank_study(bench, SPACE, synset, config, proxy_name="distilled:random")
-    assert [r["proxy"] for r in result.rows] == ["distilled:random", "random-subset", "early-stop"]
+    assert [r["proxy"] for r in result.rows] == ["distilled:random", "random-subset", "early-stop", "reference-seed2"]
+    # The noise ceilings: each proxy's two runs, and the reference's second run against its first.
+    ceilings = [r["ceiling_spearman"] for r in result.rows]  # None where a tiny run scores every net alike
+    assert all(c is None or -1.0 <= c <= 1.0 for c in ceilings[:3]) and ceilings[3] is None
+    assert all({"acc2_reference", "acc2_distilled:random"} <= set(a) for a in result.archs)
+    assert result.rows[3]["spearman"] == pytest.approx(
+        stats.spearman([a["acc2_reference"] for a in result.archs], [a["acc_reference"] for a in result.archs])
+    )
     for row in result.rows:
         assert {"dataset", "proxy", "ipc", "n_archs", "spearman", "kendall", "top5_overlap", "proxy_seconds",
                 "reference_seconds", "spearman_ci_low", "spearman_ci_high", "kendall_ci_low", "kendall_ci_high"} <= set(row)
