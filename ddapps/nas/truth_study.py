@@ -161,14 +161,18 @@ def truth_study(
             init = _build(arch, benchmark, config, derive_seed(seed, "nb201", "init", key))
             for name in ZERO_COST:
                 scores[seed][name].append(zero_cost_score(name, init, shape))
+            again = (
+                _build(arch, benchmark, config, derive_seed(seed, "nb201", "ceiling-init", key))
+                if config.ceiling
+                else None
+            )
             for name, d in data.items():
                 acc, secs = _train_and_score(
                     init, d, budget, derive_seed(seed, "nb201", "train", key, name), val, device
                 )
                 scores[seed][name].append(acc)
                 seconds[seed][name] += secs
-                if config.ceiling:
-                    again = _build(arch, benchmark, config, derive_seed(seed, "nb201", "ceiling-init", key))
+                if again is not None:
                     acc2, _ = _train_and_score(
                         again, d, budget, derive_seed(seed, "nb201", "ceiling-train", key, name), val, device
                     )
