@@ -33,6 +33,16 @@ def _add_proxy_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--proxy-steps", type=int, default=30, help="SGD steps of training on the proxy")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument(
+        "--engine",
+        default=None,
+        help="NNI engine of the trials: sequential (default; in-process, no web server) | local (NNI training "
+        "service: parallel trial processes + web UI) | remote (SSH machines, --machines) | inprocess (rank --space nas-bench-201: no NNI experiment, "
+        "same scores)",
+    )
+    p.add_argument("--concurrency", type=int, default=1, help="parallel trials (local and remote engines)")
+    p.add_argument("--machines", default=None, help="remote engine: JSON list of NNI RemoteMachineConfig dicts")
+    p.add_argument("--port", type=int, default=8080, help="web UI port (local engine; NNI listens on all interfaces)")
     add_run_args(p)
 
 
@@ -79,15 +89,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--strategy", default="regularized-evolution", help="random | regularized-evolution | grid | tpe"
     )
     search.add_argument("--trials", type=int, default=20, help="maximum number of trials")
-    search.add_argument(
-        "--engine",
-        default="sequential",
-        help="sequential (in-process, no web server) | local (NNI training service + web UI)",
-    )
-    search.add_argument("--concurrency", type=int, default=1, help="parallel trials (local engine)")
-    search.add_argument(
-        "--port", type=int, default=8080, help="web UI port (local engine; NNI listens on all interfaces)"
-    )
     search.add_argument("--population", type=int, default=100, help="regularized evolution: population size")
     search.add_argument("--tournament", type=int, default=25, help="regularized evolution: tournament (sample) size")
     search.add_argument(
@@ -100,6 +101,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     t.add_argument("--nb201-channels", type=int, default=8, help="proxy network width C (benchmark: 16)")
     t.add_argument("--nb201-cells", type=int, default=1, help="proxy network cells per stage N (benchmark: 5)")
     t.add_argument("--no-random-baseline", action="store_true", help="skip random search at the same trial budget")
+    t.add_argument(
+        "--proxy-resolution", type=int, default=None, help="train and score on images pooled to this size (CPU knob)"
+    )
     return nas
 
 

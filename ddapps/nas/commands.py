@@ -9,6 +9,38 @@ from typing import Any
 
 from ddapps.errors import ConfigError
 
+SPLIT_SEED = 0
+"""Seed of the validation split (and of the validation images scored): the same for every pipeline seed,
+so ``nas search`` and ``nas rank`` runs with any seeds score architectures on the same images."""
+
+
+def validation_images(benchmark: Any, size: int) -> tuple[Any, Any]:
+    """The ``size`` validation images (carved from train) every NAS command scores on."""
+    from ddapps.nas.proxy_data import validation_subset
+    from ddapps.utils.seeding import derive_seed, make_generator
+
+    return validation_subset(benchmark, size, make_generator(derive_seed(SPLIT_SEED, "nas", "val")))
+
+
+def load_nas_benchmark(args: argparse.Namespace) -> Any:
+    """The dataset with ``--val-fraction`` of train carved out as validation (split seed :data:`SPLIT_SEED`)."""
+    from ddapps.data import load_dataset
+
+    if not 0 < args.val_fraction < 1:
+        raise ConfigError(f"--val-fraction must be in (0, 1), got {args.val_fraction}")
+    return load_dataset(
+        args.dataset, args.data_dir, download=args.download, zca=args.zca, val_fraction=args.val_fraction,
+        seed=SPLIT_SEED,
+    )  # fmt: skip
+
+
+def engine_of(args: argparse.Namespace, allowed: tuple[str, ...]) -> str:
+    """``--engine`` (default ``sequential``), checked against the engines this command runs on."""
+    engine = args.engine or "sequential"
+    if engine not in allowed:
+        raise ConfigError(f"--engine {engine!r} is not available here; choose one of: {', '.join(allowed)}")
+    return engine
+
 
 def proxy_overrides(args: argparse.Namespace, method: str) -> dict[str, Any]:
     from ddapps.budgets import get_budget
@@ -23,7 +55,6 @@ def proxy_overrides(args: argparse.Namespace, method: str) -> dict[str, Any]:
 def _prepare(args: argparse.Namespace) -> dict[str, Any]:
     """Validate everything cheap first, then load data and obtain (and save) the proxy set."""
     from ddapps.cli.common import setup_run
-    from ddapps.data import load_dataset
     from ddapps.methods import create_distiller
     from ddapps.nas.proxy_data import ProxySpec, obtain_synset
     from ddapps.nas.space import resolve_space
@@ -35,16 +66,7 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
     if proxy.kind == "distilled":
         overrides = proxy_overrides(args, proxy.value)
         create_distiller(proxy.value, overrides)  # unknown method or option -> ConfigError before loading data
-    if not 0 < args.val_fraction < 1:
-        raise ConfigError(f"--val-fraction must be in (0, 1), got {args.val_fraction}")
-    benchmark = load_dataset(
-        args.dataset,
-        args.data_dir,
-        download=args.download,
-        zca=args.zca,
-        val_fraction=args.val_fraction,
-        seed=args.seed,
-    )
+    benchmark = load_nas_benchmark(args)
     synset, distill_seconds = obtain_synset(
         proxy, benchmark, args.ipc, overrides=overrides, seed=args.seed, device=device, progress=not args.quiet
     )
@@ -69,6 +91,8 @@ def cmd_rank(args: argparse.Namespace) -> int:
     from ddapps.nas.rank import RankConfig, rank_study
     from ddapps.report import command_line, format_table, write_run
 
+    if args.engine not in (None, "inprocess"):
+        raise ConfigError("only --space nas-bench-201 studies run on NNI's engines; drop --engine")
     config = RankConfig(
         n_archs=args.sample or 24, reference_steps=args.reference_steps, proxy_steps=args.proxy_steps,
         batch_size=args.batch_size, val_size=args.val_size, n_boot=args.n_boot, seed=args.seed,
@@ -148,12 +172,12 @@ def cmd_rank(args: argparse.Namespace) -> int:
 
 def search_config_of(args: argparse.Namespace) -> Any:
     """The :class:`~ddapps.nas.search.SearchConfig` of ``ddapps nas search``'s options."""
-    from ddapps.nas.search import SearchConfig
+    from ddapps.nas.search import ENGINES, SearchConfig
 
     return SearchConfig(
-        strategy=args.strategy, max_trials=args.trials, engine=args.engine, population_size=args.population,
+        strategy=args.strategy, max_trials=args.trials, engine=engine_of(args, ENGINES), population_size=args.population,
         sample_size=args.tournament, mutation_prob=args.mutation_prob, top_k=args.top_k, seed=args.seed,
-        trial_concurrency=args.concurrency, port=args.port,
+        trial_concurrency=args.concurrency, port=args.port, machines=args.machines,
     )  # fmt: skip
 
 
@@ -165,7 +189,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from ddapps.evaluation.training import test_accuracy
     from ddapps.nas.evaluator import make_evaluator
     from ddapps.nas.nni_space import make_model_space, sample_to_arch
-    from ddapps.nas.proxy_data import save_tensors, validation_subset
+    from ddapps.nas.proxy_data import save_tensors
     from ddapps.nas.search import run_search
     from ddapps.nas.space import arch_key
     from ddapps.nas.training import StepBudget, train_steps
@@ -178,12 +202,12 @@ def cmd_search(args: argparse.Namespace) -> int:
     ctx = _prepare(args)
     benchmark, space, device = ctx["benchmark"], ctx["space"], ctx["device"]
     out: Path = args.out
-    val_x, val_y = validation_subset(benchmark, args.val_size, make_generator(derive_seed(args.seed, "nas", "val")))
+    val_x, val_y = validation_images(benchmark, args.val_size)
     val_path = save_tensors(out / "val.safetensors", val_x, val_y)
     model_space = make_model_space(space, benchmark.channels, benchmark.num_classes, benchmark.image_size)
     evaluator = make_evaluator(
-        str((out / "synset.safetensors").resolve()), str(val_path.resolve()), steps=args.proxy_steps,
-        batch_size=args.batch_size, seed=args.seed, device=str(device),
+        {str(ctx["proxy"]): str((out / "synset.safetensors").resolve())}, str(val_path.resolve()),
+        steps=args.proxy_steps, batch_size=args.batch_size, seed=args.seed, device=str(device),
     )  # fmt: skip
     result = run_search(model_space, evaluator, search_config, out / "nni")
     if not result.top:

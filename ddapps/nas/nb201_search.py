@@ -23,12 +23,12 @@ from ddapps.errors import ConfigError
 
 def cmd_search_truth(args: argparse.Namespace) -> int:
     from ddapps.evaluation.training import test_accuracy
-    from ddapps.nas.commands import _prepare, search_config_of
+    from ddapps.nas.commands import _prepare, search_config_of, validation_images
     from ddapps.nas.evaluator import make_evaluator
     from ddapps.nas.nb201 import build_nb201, format_arch
     from ddapps.nas.nb201_space import NB201Space
     from ddapps.nas.nb201_truth import load_truth, truth_path
-    from ddapps.nas.proxy_data import save_tensors, validation_subset
+    from ddapps.nas.proxy_data import save_tensors
     from ddapps.nas.training import StepBudget, train_steps
     from ddapps.nas.truth_command import _truth_key
     from ddapps.report import command_line, format_table, write_run
@@ -42,12 +42,13 @@ def cmd_search_truth(args: argparse.Namespace) -> int:
     ctx = _prepare(args)
     benchmark, device = ctx["benchmark"], ctx["device"]
     out: Path = args.out
-    val_x, val_y = validation_subset(benchmark, args.val_size, make_generator(derive_seed(args.seed, "nas", "val")))
+    val_x, val_y = validation_images(benchmark, args.val_size)
     val_path = save_tensors(out / "val.safetensors", val_x, val_y)
     space = NB201Space(benchmark.channels, benchmark.num_classes, args.nb201_channels, args.nb201_cells)
     evaluator = make_evaluator(
-        str((out / "synset.safetensors").resolve()), str(val_path.resolve()), steps=args.proxy_steps,
-        batch_size=args.batch_size, seed=args.seed, device=str(device),
+        {str(ctx["proxy"]): str((out / "synset.safetensors").resolve())}, str(val_path.resolve()),
+        steps=args.proxy_steps, batch_size=args.batch_size, seed=args.seed, device=str(device),
+        resolution=args.proxy_resolution,
     )  # fmt: skip
     runs = {config.strategy: config}
     if config.strategy != "random" and not args.no_random_baseline:

@@ -51,3 +51,8 @@ class NB201Space(ModelSpace):
 def sample_to_ops(sample: dict[str, Any]) -> tuple[str, ...]:
     """The architecture (op tuple in edge order) of an NNI sample of :class:`NB201Space`."""
     return tuple(str(sample[label]) for label in EDGE_LABELS)
+
+
+def ops_to_sample(ops: tuple[str, ...]) -> dict[str, str]:
+    """The NNI sample of :class:`NB201Space` that freezes to the architecture ``ops``."""
+    return dict(zip(EDGE_LABELS, ops))

@@ -8,7 +8,10 @@ strategy, Bergstra et al., NeurIPS 2011; maximizing the proxy accuracy). By defa
 run one after another in this process, no NNI manager or web server is started, and a trial that
 raises is recorded as failed while the search goes on (``continue_on_failure``). ``engine="local"``
 uses NNI's local training service instead (trials as subprocesses, ``trial_concurrency`` in
-parallel, the web UI on ``port``, which NNI binds on all interfaces).
+parallel, the web UI on ``port``, which NNI binds on all interfaces). ``engine="remote"`` runs the
+trials on the SSH machines listed in the JSON file ``machines`` (NNI's ``RemoteMachineConfig``
+fields: ``host``, ``user``, ``ssh_key_file`` or ``password``, ``python_path``, ...); the evaluator's
+data files must exist at the same paths there (a shared filesystem).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any, Callable
 from ddapps.errors import ConfigError
 
 STRATEGIES = ("random", "regularized-evolution", "grid", "tpe")
-ENGINES = ("sequential", "local")
+ENGINES = ("sequential", "local", "remote")
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,8 @@ class SearchConfig:
     seed: int = 0
     trial_concurrency: int = 1
     port: int = 8080
+    machines: str | None = None
+    """JSON file of the remote engine's machines (a list of NNI ``RemoteMachineConfig`` dicts)."""
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -50,6 +55,8 @@ class SearchConfig:
             raise ConfigError("sample_size must be between 1 and population_size")
         if not 0.0 <= self.mutation_prob <= 1.0:
             raise ConfigError(f"mutation_prob must be in [0, 1], got {self.mutation_prob}")
+        if (self.engine == "remote") != (self.machines is not None):
+            raise ConfigError("the remote engine needs a machines file (--machines), and only it takes one")
         if self.engine == "sequential" and self.trial_concurrency != 1:
             raise ConfigError("the sequential engine runs one trial at a time (trial_concurrency 1)")
 
@@ -86,7 +93,7 @@ def make_strategy(config: SearchConfig) -> Any:
     return factories[config.strategy]()
 
 
-def experiment_config(config: SearchConfig, workdir: str | Path) -> Any:
+def experiment_config(config: SearchConfig, workdir: str | Path, name: str | None = None) -> Any:
     """The ``NasExperimentConfig``: sequential in-process engine, or the local training service."""
     from nni.nas.experiment import NasExperimentConfig
 
@@ -94,12 +101,73 @@ def experiment_config(config: SearchConfig, workdir: str | Path) -> Any:
         exp_config = NasExperimentConfig("sequential", "simplified")
         exp_config.execution_engine.continue_on_failure = True
     else:
-        exp_config = NasExperimentConfig("ts", "simplified", "local")
+        exp_config = NasExperimentConfig("ts", "simplified", config.engine)
         exp_config.trial_concurrency = config.trial_concurrency
+        if config.engine == "remote":
+            exp_config.training_service.machine_list = remote_machines(config.machines)
     exp_config.max_trial_number = config.max_trials
     exp_config.experiment_working_directory = str(Path(workdir).resolve())
-    exp_config.experiment_name = f"ddapps-nas-{config.strategy}"
+    exp_config.experiment_name = name or f"ddapps-nas-{config.strategy}"
     return exp_config
+
+
+START_ATTEMPTS = 3
+"""Times a local-engine experiment is started before its error is raised (NNI's web server can miss
+its three one-second start-up checks on a loaded machine, and then the experiment fails to start)."""
+
+
+def remote_machines(path: str | None) -> list[Any]:
+    """NNI ``RemoteMachineConfig`` objects from a JSON list of machine dicts; ConfigError when malformed."""
+    import json
+
+    from nni.experiment.config.training_services.remote import RemoteMachineConfig
+
+    try:
+        machines = json.loads(Path(str(path)).read_text())
+        if not isinstance(machines, list) or not machines or not all(isinstance(m, dict) for m in machines):
+            raise ValueError("expected a non-empty JSON list of machine objects")
+        return [RemoteMachineConfig(**m) for m in machines]
+    except (OSError, ValueError, TypeError) as err:
+        raise ConfigError(f"--machines {path}: {err}") from None
+
+
+def run_experiment(
+    model_space: Any,
+    evaluator: Any,
+    strategy: Callable[[], Any],
+    config: SearchConfig,
+    workdir: str | Path,
+    name: str | None = None,
+) -> SearchResult:
+    """Run one ``NasExperiment`` with a fresh ``strategy()`` on ``config``'s engine; collect every trial.
+
+    Each trial row holds the sample, NNI's status, the final metric and the intermediate results.
+    On the local engine an experiment whose web server fails to answer (a ``requests`` error before
+    any trial ran) is started again, up to :data:`START_ATTEMPTS` times.
+    """
+    import requests
+    from nni.nas.experiment import NasExperiment
+
+    for attempt in range(1, START_ATTEMPTS + 1):
+        experiment = NasExperiment(model_space, evaluator, strategy(), experiment_config(config, workdir, name))
+        start = time.perf_counter()
+        try:
+            experiment.run(port=config.port)
+            seconds = time.perf_counter() - start
+            models = list(experiment.strategy.list_models(sort=False))
+            trials = [
+                {"trial": i, "sample": dict(m.sample or {}), "status": _status(m), "metric": m.metric,
+                 "intermediates": [float(v) for v in m.metrics.intermediates]}
+                for i, m in enumerate(models)
+            ]  # fmt: skip
+            top = [{"sample": dict(m.sample), "metric": m.metric} for m in experiment.export_top_models(config.top_k)]
+            return SearchResult(trials, top, seconds, experiment.id, asdict(config))
+        except requests.RequestException:
+            if config.engine == "sequential" or attempt == START_ATTEMPTS:
+                raise
+        finally:
+            experiment.stop()
+    raise AssertionError("unreachable")
 
 
 def run_search(model_space: Any, evaluator: Any, config: SearchConfig, workdir: str | Path) -> SearchResult:
@@ -108,21 +176,7 @@ def run_search(model_space: Any, evaluator: Any, config: SearchConfig, workdir: 
     ``evaluator`` is an NNI evaluator (e.g. :func:`ddapps.nas.evaluator.make_evaluator`); NNI's
     checkpoints and logs go under ``workdir``.
     """
-    from nni.nas.experiment import NasExperiment
-
-    experiment = NasExperiment(model_space, evaluator, make_strategy(config), experiment_config(config, workdir))
-    start = time.perf_counter()
-    try:
-        experiment.run(port=config.port)
-        seconds = time.perf_counter() - start
-        trials = [
-            {"trial": i, "sample": dict(m.sample or {}), "status": _status(m), "metric": m.metric}
-            for i, m in enumerate(experiment.strategy.list_models(sort=False))
-        ]
-        top = [{"sample": dict(m.sample), "metric": m.metric} for m in experiment.export_top_models(config.top_k)]
-    finally:
-        experiment.stop()
-    return SearchResult(trials=trials, top=top, seconds=seconds, experiment_id=experiment.id, config=asdict(config))
+    return run_experiment(model_space, evaluator, lambda: make_strategy(config), config, workdir)
 
 
 def _status(model: Any) -> str:

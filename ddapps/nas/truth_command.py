@@ -20,16 +20,15 @@ DEFAULT_SAMPLE = 30
 
 def cmd_rank_truth(args: argparse.Namespace) -> int:
     from ddapps.cli.common import setup_run
-    from ddapps.data import load_dataset
     from ddapps.methods import create_distiller
-    from ddapps.nas.commands import proxy_overrides
+    from ddapps.nas.commands import engine_of, load_nas_benchmark, proxy_overrides, validation_images
     from ddapps.nas.nb201_truth import load_truth, truth_path
     from ddapps.nas.plot import save_truth_scatter
-    from ddapps.nas.proxy_data import ProxySpec, validation_subset
+    from ddapps.nas.proxy_data import ProxySpec
     from ddapps.nas.truth_study import TruthStudyConfig, truth_study
     from ddapps.report import write_run
-    from ddapps.utils.seeding import derive_seed, make_generator
 
+    engine = engine_of(args, ("sequential", "local", "remote", "inprocess"))
     specs = [ProxySpec.parse(p) for p in args.proxy.split(",") if p.strip()]
     if not specs:
         raise ConfigError("--proxy needs at least one distilled:METHOD or synset:PATH")
@@ -43,14 +42,11 @@ def cmd_rank_truth(args: argparse.Namespace) -> int:
     herding = _herding_overrides(args)
     for method, options in [*overrides.items(), ("herding", herding)]:
         create_distiller(method, options)  # unknown method or option: one line before any data loads
-    truth = load_truth(truth_path(args.truth, args.data_dir))
+    truth_file = truth_path(args.truth, args.data_dir)
+    truth = load_truth(truth_file)
     device = setup_run(args)
-    if not 0 < args.val_fraction < 1:
-        raise ConfigError(f"--val-fraction must be in (0, 1), got {args.val_fraction}")
-    benchmark = load_dataset(
-        args.dataset, args.data_dir, download=args.download, zca=args.zca, val_fraction=args.val_fraction, seed=0
-    )
-    val = validation_subset(benchmark, args.val_size, make_generator(derive_seed(0, "nas", "val")))
+    benchmark = load_nas_benchmark(args)
+    val = validation_images(benchmark, args.val_size)
     names = [str(s) for s in specs]
 
     def proxies_for_seed(seed: int) -> dict[str, Any]:
@@ -60,11 +56,11 @@ def cmd_rank_truth(args: argparse.Namespace) -> int:
         print(f"estimated time for the rest of the study: {seconds / 60:.1f} min (from the first architecture)",
               file=sys.stderr, flush=True)  # fmt: skip
 
+    out: Path = args.out
     result = truth_study(
         benchmark, truth, proxies_for_seed, names, config, val=val, device=device, progress=not args.quiet,
-        on_estimate=estimate,
+        on_estimate=estimate, scorer=_scorer(engine, args, benchmark, config, device, out),
     )  # fmt: skip
-    out: Path = args.out
     title = (
         f"{benchmark.name}: {config.n_archs} NAS-Bench-201 cells ({config.sampling}), C={config.channels} "
         f"N={config.cells_per_stage}, {config.resolution or 'native'} px, {config.proxy_steps} steps, "
@@ -74,14 +70,30 @@ def cmd_rank_truth(args: argparse.Namespace) -> int:
     report = _report(result, title, args)
     run_config = {
         "dataset": benchmark.describe(), "space": "nas-bench-201", "proxies": names, "ipc": args.ipc,
-        "distill_overrides": overrides, "herding_overrides": herding, "truth": str(truth_path(args.truth, args.data_dir)),
-        "study": result["config"], "val_fraction": args.val_fraction, "selected_on": "nothing is selected: fixed budgets",
+        "distill_overrides": overrides, "herding_overrides": herding, "truth": str(truth_file),
+        "study": result["config"], "engine": engine, "concurrency": args.concurrency, "val_fraction": args.val_fraction, "selected_on": "nothing is selected: fixed budgets",
     }  # fmt: skip
     write_run(out, "nas rank", run_config, device, result["rows"], report, per_seed=result["per_seed"],
               comparisons=result["comparisons"], architectures=result["archs"])  # fmt: skip
     print(report)
     print(f"wrote {out}/results.json, report.md, truth_scatter.png")
     return 0
+
+
+def _scorer(engine: str, args: argparse.Namespace, benchmark: Any, config: Any, device: Any, out: Path) -> Any:
+    """``None`` (the study scores in process) or an :class:`~ddapps.nas.study_engine.NNIScorer` on ``engine``."""
+    if engine == "inprocess":
+        return None
+    from ddapps.nas.nb201_space import NB201Space, ops_to_sample
+    from ddapps.nas.study_engine import NNIScorer
+    from ddapps.nas.training import StepBudget
+
+    space = NB201Space(benchmark.channels, benchmark.num_classes, config.channels, config.cells_per_stage)
+    return NNIScorer(
+        space, StepBudget(config.proxy_steps, config.batch_size), out / "nni", ceiling=config.ceiling,
+        to_sample=ops_to_sample, engine=engine, concurrency=args.concurrency, port=args.port, machines=args.machines,
+        resolution=config.resolution, device=str(device),
+    )  # fmt: skip
 
 
 def _herding_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -107,7 +119,7 @@ def _data_proxies(
 ) -> dict[str, Any]:  # fmt: skip
     """Every data proxy of one seed: the distilled sets, a random subset, herding, the full split."""
     from ddapps.nas.proxy_data import ProxySpec, obtain_synset, random_subset
-    from ddapps.nas.truth_study import DataProxy
+    from ddapps.nas.scoring import DataProxy
     from ddapps.utils.seeding import derive_seed, make_generator
 
     out: dict[str, DataProxy] = {}
@@ -126,11 +138,8 @@ def _data_proxies(
     return out
 
 
-def _fmt(value: Any, digits: int = 2) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
 def _report(result: dict[str, Any], title: str, args: argparse.Namespace) -> str:
+    from ddapps.nas.commands import _fmt
     from ddapps.report import command_line, format_table
 
     rows = []

@@ -32,22 +32,20 @@ Nothing here reads the test split: the ground truth is the benchmark's published
 
 from __future__ import annotations
 
-import copy
 import statistics
-import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from ddapps.data import Benchmark
 from ddapps.errors import ConfigError
-from ddapps.evaluation.training import test_accuracy
 from ddapps.nas import stats
-from ddapps.nas.nb201 import build_nb201, format_arch, is_connected
-from ddapps.nas.training import StepBudget, train_steps
+from ddapps.nas.nb201 import NB201Net, format_arch, is_connected
+from ddapps.nas.scoring import ArchitectureScore, DataProxy, initialize, resize, resized
+from ddapps.nas.study_engine import InProcessScorer
+from ddapps.nas.training import StepBudget
 from ddapps.nas.zero_cost import ZERO_COST, zero_cost_score
 from ddapps.utils.intervals import paired_t_interval, t_interval
 from ddapps.utils.seeding import derive_seed, make_generator
@@ -113,15 +111,10 @@ def _one_per_bin(pool: Sequence[tuple[str, ...]], n: int, generator: torch.Gener
     return picks
 
 
-@dataclass(frozen=True)
-class DataProxy:
-    """Training data of one proxy for one seed: images, labels, the set's lr and loss."""
-
-    images: Tensor
-    labels: Tensor
-    lr: float | None = None
-    loss: str = "cross_entropy"
-    setup_seconds: float = 0.0
+Scorer = Callable[[int, Sequence[tuple[str, ...]], dict[str, DataProxy], tuple[Tensor, Tensor], Callable[[float], None]],
+                  list[ArchitectureScore]]  # fmt: skip
+"""``scorer(seed, archs, data, val, on_first)``: every architecture's :class:`ArchitectureScore` (see
+:mod:`ddapps.nas.study_engine`)."""
 
 
 def truth_study(
@@ -135,51 +128,45 @@ def truth_study(
     device: torch.device | str = "cpu",
     progress: bool = False,
     on_estimate: Callable[[float], None] | None = None,
+    scorer: Scorer | None = None,
 ) -> dict[str, Any]:
     """Run the study; ``proxies_for_seed(seed)`` gives every data proxy's data for that seed (distilling
-    as needed). ``on_estimate(seconds)`` gets the time the rest will take, from the timed first
-    architecture and the first seed's distillation. Returns ``{"archs", "per_seed", "rows",
-    "comparisons", "config"}``."""
+    as needed). ``scorer`` scores the architectures (default: in this process; an
+    :class:`~ddapps.nas.study_engine.NNIScorer` runs them as NNI trials with the same scores).
+    ``on_estimate(seconds)`` gets the time the rest will take, from the timed first architecture and
+    the first seed's distillation. Returns ``{"archs", "per_seed", "rows", "comparisons", "config"}``."""
     archs = sample_archs(truth, config.n_archs, config.sampling, config.truth_key, make_generator(config.sample_seed))
     gt = [float(truth[a][config.truth_key]) for a in archs]
     budget = StepBudget(config.proxy_steps, config.batch_size)
     val = (resize(val[0], config.resolution), val[1])
     shape = (benchmark.channels, *val[0].shape[2:])
+    if scorer is None:
+        scorer = InProcessScorer(lambda a: _build(a, benchmark, config), budget, ceiling=config.ceiling,
+                                 device=device, progress=progress)  # fmt: skip
     scores: dict[int, dict[str, list[float]]] = {}
     ceilings: dict[int, dict[str, list[float]]] = {}
     seconds: dict[int, dict[str, float]] = {}
     setup: dict[int, dict[str, float]] = {}
     for s_index, seed in enumerate(config.seeds):
-        data = {name: _resized(d, config.resolution) for name, d in proxies_for_seed(seed).items()}
-        started = time.perf_counter()
+        data = {name: resized(d, config.resolution) for name, d in proxies_for_seed(seed).items()}
         setup[seed] = {name: d.setup_seconds for name, d in data.items()}
         scores[seed] = {name: [] for name in [*data, *ZERO_COST]}
         ceilings[seed] = {name: [] for name in data}
         seconds[seed] = {name: 0.0 for name in data}
-        for a_index, arch in enumerate(tqdm(archs, desc=f"seed {seed}", disable=not progress)):
-            key = format_arch(arch)
-            init = _build(arch, benchmark, config, derive_seed(seed, "nb201", "init", key))
+
+        def estimate(per_arch: float, first: bool = s_index == 0, distill: float = sum(setup[seed].values())) -> None:
+            if first and on_estimate is not None:  # from the timed first architecture
+                on_estimate(per_arch * (len(archs) * len(config.seeds) - 1) + distill * (len(config.seeds) - 1))
+
+        for arch, score in zip(archs, scorer(seed, archs, data, val, estimate)):
+            init = initialize(_build(arch, benchmark, config), seed, format_arch(arch), 0)
             for name in ZERO_COST:
                 scores[seed][name].append(zero_cost_score(name, init, shape))
-            again = (
-                _build(arch, benchmark, config, derive_seed(seed, "nb201", "ceiling-init", key))
-                if config.ceiling
-                else None
-            )
-            for name, d in data.items():
-                acc, secs = _train_and_score(
-                    init, d, budget, derive_seed(seed, "nb201", "train", key, name), val, device
-                )
-                scores[seed][name].append(acc)
-                seconds[seed][name] += secs
-                if again is not None:
-                    acc2, _ = _train_and_score(
-                        again, d, budget, derive_seed(seed, "nb201", "ceiling-train", key, name), val, device
-                    )
-                    ceilings[seed][name].append(acc2)
-            if s_index == 0 and a_index == 0 and on_estimate is not None:  # from the timed first architecture
-                per_arch, distill = time.perf_counter() - started, sum(setup[seed].values())
-                on_estimate(per_arch * (len(archs) * len(config.seeds) - 1) + distill * (len(config.seeds) - 1))
+            for name in data:
+                scores[seed][name].append(score.accuracy[name])
+                seconds[seed][name] += score.seconds[name]
+                if config.ceiling:
+                    ceilings[seed][name].append(score.ceiling[name])
     per_seed = [
         _seed_rows(seed, scores[seed], ceilings[seed], seconds[seed], setup[seed], gt, config) for seed in config.seeds
     ]
@@ -198,37 +185,9 @@ def truth_study(
     }
 
 
-def resize(images: Tensor, resolution: int | None) -> Tensor:
-    """``images`` average-pooled (area interpolation) to ``resolution`` x ``resolution``; as is when ``None``."""
-    if resolution is None or tuple(images.shape[2:]) == (resolution, resolution):
-        return images
-    return torch.nn.functional.interpolate(images, size=(resolution, resolution), mode="area")
-
-
-def _resized(data: DataProxy, resolution: int | None) -> DataProxy:
-    return replace(data, images=resize(data.images, resolution))
-
-
-def _build(arch: tuple[str, ...], benchmark: Benchmark, config: TruthStudyConfig, seed: int) -> torch.nn.Module:
-    return build_nb201(
-        arch, benchmark.channels, benchmark.num_classes, channels=config.channels,
-        cells_per_stage=config.cells_per_stage, generator=make_generator(seed),
-    )  # fmt: skip
-
-
-def _train_and_score(
-    init: torch.nn.Module,
-    data: DataProxy,
-    budget: StepBudget,
-    seed: int,
-    val: tuple[Tensor, Tensor],
-    device: torch.device | str,
-) -> tuple[float, float]:
-    net = copy.deepcopy(init)
-    secs = train_steps(
-        net, data.images, data.labels, budget, generator=make_generator(seed), lr=data.lr, loss=data.loss, device=device
-    )
-    return test_accuracy(net, val[0], val[1], device=device), secs
+def _build(arch: tuple[str, ...], benchmark: Benchmark, config: TruthStudyConfig) -> torch.nn.Module:
+    """The proxy-size network of ``arch`` (weights are set by the scorer, :func:`~ddapps.nas.scoring.initialize`)."""
+    return NB201Net(arch, benchmark.channels, benchmark.num_classes, config.channels, config.cells_per_stage)
 
 
 def _seed_rows(

@@ -19,7 +19,7 @@ nni = pytest.importorskip("nni")
 
 from nni.nas.nn.pytorch import LayerChoice, ModelSpace  # noqa: E402
 
-from ddapps.nas.evaluator import make_evaluator, proxy_accuracy  # noqa: E402
+from ddapps.nas.evaluator import make_evaluator, proxy_scores  # noqa: E402
 from ddapps.nas.nni_space import make_model_space  # noqa: E402
 from ddapps.nas.search import SearchConfig, run_search  # noqa: E402
 
@@ -54,7 +54,7 @@ def test_evaluator_reports_final_result_in_sequential_experiment(files, tmp_path
     # The metric NNI recorded is what the evaluator computed and reported (deterministic per arch).
     best = result.top[0]
     frozen = space.freeze(best["sample"])
-    direct = proxy_accuracy(frozen, **{k: v for k, v in evaluator.arguments.items()})
+    direct = proxy_scores(frozen, **{k: v for k, v in evaluator.arguments.items()}).accuracy["synset"]
     assert direct == pytest.approx(best["metric"])
     assert best["metric"] == max(t["metric"] for t in result.trials)
     assert not (Path.home() / "nni-experiments" / result.experiment_id).exists()
@@ -92,3 +92,24 @@ def test_crashing_architecture_is_a_failed_trial_and_search_continues(files, tmp
     assert by_kernel["k3"]["status"] == by_kernel["k5"]["status"] == "trained"
     assert result.failed == 1
     assert {t["sample"]["kernel"] for t in result.top} == {"k3", "k5"}
+
+
+def test_the_remote_engine_is_configured_from_a_machines_file(tmp_path) -> None:
+    import json
+
+    from ddapps.errors import ConfigError
+    from ddapps.nas.search import experiment_config
+
+    key = tmp_path / "id_test"
+    key.write_text("not a real key")
+    machines = tmp_path / "machines.json"
+    machines.write_text(json.dumps([{"host": "10.0.0.5", "user": "me", "ssh_key_file": str(key), "python_path": "/opt/venv/bin"}]))
+    config = SearchConfig(strategy="random", engine="remote", machines=str(machines), trial_concurrency=4)
+    exp = experiment_config(config, tmp_path / "nni")
+    assert exp.training_service.platform == "remote" and exp.trial_concurrency == 4
+    assert [m.host for m in exp.training_service.machine_list] == ["10.0.0.5"]
+    with pytest.raises(ConfigError, match="needs a machines file"):
+        SearchConfig(engine="remote")
+    machines.write_text('{"host": "x"}')
+    with pytest.raises(ConfigError, match="--machines"):
+        experiment_config(config, tmp_path / "nni")
