@@ -101,10 +101,14 @@ _FEDERATED_SMOKE = {
     "model_options": {"width": 32},
     "method_options": {"iterations": 4, "batch_real": 8},
     "server_epochs": 5,
-    "server_dsa": False,
+    "augment": "none",
     "max_per_client": 60,
 }
-_FEDERATED_PAPER = {"model": "convnet", "model_options": {}, "method_options": {}, "server_epochs": 1000, "threads": 0}
+_FEDERATED_PAPER = {
+    "model": "convnet", "model_options": {}, "method_options": {}, "server_epochs": 1000, "threads": 0,
+    "round_timeout": 3600.0,
+}  # fmt: skip
+"""DM's paper settings run 20,000 iterations per client and round: an hour per round before a client times out."""
 
 _CORESET_SMALL = {"feature_epochs": 2, "feature_samples": 5000}
 _MATCHING_SMALL = {"iterations": 100, "init": "real", "batch_real": 64}

@@ -11,6 +11,7 @@ loss run under the current precision's autocast region (:mod:`ddapps.utils.preci
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -66,11 +67,13 @@ def train_classifier(
     augment: DSA | None = None,
     device: torch.device | str = "cpu",
     progress: bool = False,
+    penalty: Callable[[], Tensor] | None = None,
 ) -> nn.Module:
     """Train ``net`` in place on ``(images, labels)``; all randomness comes from ``generator``.
 
     ``labels`` are hard (``int64 [N]``) or soft (``float [N, K]``, treated as logits to soften
-    with a softmax for cross-entropy, or as regression targets for MSE).
+    with a softmax for cross-entropy, or as regression targets for MSE). ``penalty()``, if given,
+    is added to every batch's loss (e.g. FedProx's proximal term).
     """
     device = torch.device(device)
     net.to(device).train()
@@ -93,6 +96,8 @@ def train_classifier(
                 x = augment(x, generator=generator)
             with autocast(device):
                 loss = protocol_loss(net(x).float(), y, settings.loss, num_classes)
+            if penalty is not None:
+                loss = loss + penalty()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

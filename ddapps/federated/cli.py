@@ -1,4 +1,4 @@
-"""``ddapps federated``: scripted federated runs (oneshot / iterative / fedavg) over seeds.
+"""``ddapps federated``: scripted federated runs (every mode of :mod:`ddapps.federated.modes`) over seeds.
 
 Imports nothing from Flower at module level, so ``ddapps --help`` works without the extra.
 
@@ -23,10 +23,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
     p = subparsers.add_parser("federated", help="federated learning with distilled sets (Flower)")
     add_data_args(p, default="mnist")
-    p.add_argument("--mode", type=str_list, default=["oneshot"], help="oneshot, iterative, fedavg (comma list)")
+    p.add_argument(
+        "--mode", type=str_list, default=["oneshot"],
+        help="comma list of: oneshot, subset, oneshot-noise, oneshot-dp, iterative, fedavg, fedprox",
+    )  # fmt: skip
     p.add_argument("--clients", type=int, default=10)
-    p.add_argument("--partitioner", default="dirichlet", help="dirichlet or iid")
-    p.add_argument("--alpha", type=float, default=0.5, help="Dirichlet concentration (label skew)")
+    p.add_argument("--partitioner", default="dirichlet", help="dirichlet (label skew), quantity (size skew) or iid")
+    p.add_argument("--alpha", type=float, default=0.5, help="Dirichlet concentration (label or size skew)")
+    p.add_argument("--fraction", type=float, default=None, help="share of clients sampled each round (default 1)")
+    p.add_argument("--augment", default=None, help="dsa | none: augmentation of every model training, both sides")
+    p.add_argument("--proximal-mu", type=float, default=None, help="FedProx mu (mode fedprox; default 0.01)")
     p.add_argument("--rounds", type=int, default=20, help="rounds of iterative and fedavg (oneshot: 1)")
     p.add_argument("--seeds", type=int_list, default=[0])
     p.add_argument("--out", type=Path, required=True)
@@ -41,7 +47,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--server-epochs", type=int, default=None)
     p.add_argument("--local-epochs", type=int, default=None)
     p.add_argument("--max-per-client", type=int, default=None, help="subsample each partition (0: all)")
-    p.add_argument("--round-timeout", type=float, default=None, help="seconds to wait for replies per round")
+    p.add_argument("--round-timeout", type=float, default=None, help="seconds to wait for replies per round (300)")
+    p.add_argument("--quorum", type=float, default=None, help="share of clients a FedAvg/FedProx round needs (0.5)")
     p.add_argument("--fail-partitions", type=int_list, default=None, help="fault injection: these partitions fail")
     p.add_argument("--fail-mode", default=None, help="raise (default) or stall")
     p.add_argument("--stall-seconds", type=float, default=None)
@@ -78,6 +85,9 @@ def build_config(args: argparse.Namespace) -> Any:
         clients=args.clients,
         partitioner=args.partitioner,
         alpha=args.alpha,
+        fraction=args.fraction,
+        augment=args.augment,
+        proximal_mu=args.proximal_mu,
         method=args.method,
         ipc=args.ipc,
         method_options=method_options,
@@ -87,6 +97,7 @@ def build_config(args: argparse.Namespace) -> Any:
         local_epochs=args.local_epochs,
         max_per_client=args.max_per_client,
         round_timeout=args.round_timeout,
+        quorum=args.quorum,
         fail_partitions=tuple(args.fail_partitions) if args.fail_partitions else None,
         fail_mode=args.fail_mode,
         stall_seconds=args.stall_seconds,
@@ -96,7 +107,7 @@ def build_config(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Run every requested mode for every seed and write the outputs."""
-    from ddapps.federated.settings import MODES
+    from ddapps.federated.modes import MODES, mode_spec
 
     unknown = [m for m in args.mode if m not in MODES]
     if unknown:
@@ -106,7 +117,10 @@ def run(args: argparse.Namespace) -> int:
     base = build_config(args)
     from ddapps.methods import create_distiller
 
-    create_distiller(base.method, base.method_overrides())  # validate method and options before any run
+    for mode in args.mode:  # validate every mode's method and options before any run
+        if mode_spec(mode).loop == "distilled":
+            config = base.replace(mode=mode)
+            create_distiller(config.upload_method, config.method_overrides())
     from ddapps.data import load_dataset
 
     load_dataset(base.dataset, base.data_dir or None, download=args.download)  # fail early on missing data
@@ -114,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     from ddapps.federated.experiment import run_experiment, write_experiment
     from ddapps.report import command_line, format_table
 
-    rounds = {m: 1 if m == "oneshot" else args.rounds for m in args.mode}
+    rounds = {m: 1 if mode_spec(m).one_round else args.rounds for m in args.mode}
     start = time.perf_counter()
 
     def progress(log: Any) -> None:

@@ -15,8 +15,11 @@ set, kept in ``context.state`` (never sent; a DP client's previous set is its ow
 A method that records differential-privacy accounting in ``synset.meta["privacy"]`` has it
 forwarded unchanged; the server composes it per client (:mod:`ddapps.federated.client_privacy`).
 
-``train`` (the FedAvg baseline) loads the ``"arrays"`` it receives, trains ``local-epochs`` on the
-partition and replies ``"arrays"`` + ``"metrics"`` as Flower's FedAvg expects.
+``train`` (the FedAvg and FedProx baselines) loads the ``"arrays"`` it receives, trains
+``local-epochs`` on the partition (with the run's ``augment`` policy; ``fedprox`` adds the proximal
+term) and replies ``"arrays"`` + ``"metrics"`` as Flower's FedAvg expects. ``subset``,
+``oneshot-noise`` and ``oneshot-dp`` distil with the method of their mode
+(:attr:`~ddapps.federated.settings.FederatedConfig.upload_method`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from flwr.clientapp import ClientApp
 from ddapps.federated import task
 from ddapps.federated.feddm import GLOBAL_MODEL_VARIANTS
 from ddapps.federated.mods import CONFIG_KEY, error_reply_mod, fault_injection_mod, partition_id
+from ddapps.federated.proximal import proximal_penalty
 from ddapps.federated.records import (
     SYNSET_ARRAYS,
     SYNSET_META,
@@ -74,10 +78,10 @@ def distill(message: Message, context: Context) -> Message:
     bench = task.load_benchmark(config, _data_dir(context))
     split = task.client_split(config, pid, _data_dir(context))
     local, classes = task.local_benchmark(bench, split, config.ipc)
-    distiller = create_distiller(config.method, config.method_overrides())
+    distiller = create_distiller(config.upload_method, config.method_overrides())
     global_arrays = message.content.array_records.get(GLOBAL_MODEL_KEY)
     # A DP method keeps its own (private) algorithm, its noise drawn from the client's own secret source.
-    variant = GLOBAL_MODEL_VARIANTS.get(config.method)
+    variant = GLOBAL_MODEL_VARIANTS.get(config.upload_method)
     uses_global = global_arrays is not None and variant is not None
     if variant is not None and global_arrays is not None:
         distiller = variant(
@@ -94,7 +98,7 @@ def distill(message: Message, context: Context) -> Message:
         synset = to_global(local_set, classes, bench.num_classes, client=info)
     else:
         synset = empty_set(
-            bench.channels, bench.image_size, bench.num_classes, method=config.method, classes=[], client=info
+            bench.channels, bench.image_size, bench.num_classes, method=config.upload_method, classes=[], client=info
         )
     seconds = time.perf_counter() - start
     synset.meta.pop("distill_seconds", None)  # timing goes in the MetricRecord: byte counts stay reproducible
@@ -106,7 +110,11 @@ def distill(message: Message, context: Context) -> Message:
 
 @app.train()
 def train(message: Message, context: Context) -> Message:
-    """FedAvg client: train the received model on the partition, reply the new weights."""
+    """FedAvg/FedProx client: train the received model on the partition, reply the new weights.
+
+    Local training uses the run's augmentation policy (``augment``); a ``fedprox`` client adds the
+    proximal term ``mu/2 ||w - w_global||^2`` with the ``proximal-mu`` the strategy sent.
+    """
     config, server_round = read_config(message)
     task.set_threads(config)
     pid = partition_id(context)
@@ -115,7 +123,9 @@ def train(message: Message, context: Context) -> Message:
     net = task.make_model(config, bench, make_generator(0))
     net.load_state_dict(arrays_to_state(message.content.array_records["arrays"]))
     gen = make_generator(derive_seed(config.seed, "local-train", pid, server_round))
-    task.train(net, split.images, split.labels, task.local_settings(config), gen)
+    penalty = proximal_penalty(net, config.proximal_mu) if config.mode == "fedprox" else None
+    strategy = task.augment_strategy(config, bench)
+    task.train(net, split.images, split.labels, task.local_settings(config), gen, strategy, penalty)
     content = RecordDict(
         {"arrays": state_to_arrays(net.state_dict()), METRICS_KEY: MetricRecord({"num-examples": len(split)})}
     )

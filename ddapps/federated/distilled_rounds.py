@@ -11,7 +11,9 @@ set, and trains the global model on their union:
   match features of the perturbed global model (see :mod:`ddapps.federated.feddm`).
 
 A client that fails, times out or sends an invalid set is recorded and left out of that round;
-its earlier set (if any) stays in the union.
+its earlier set (if any) stays in the union. With ``fraction < 1`` each round addresses a seeded
+sample of the nodes (:mod:`ddapps.federated.sampling`). Every received upload is measured for
+leakage (:mod:`ddapps.federated.leakage`) into ``log.leakage``.
 """
 
 from __future__ import annotations
@@ -25,8 +27,11 @@ from ddapps.data import Benchmark
 from ddapps.errors import SyntheticSetError
 from ddapps.federated import task
 from ddapps.federated.client_app import GLOBAL_MODEL_KEY
+from ddapps.federated.leakage import upload_distances
+from ddapps.federated.modes import mode_spec
 from ddapps.federated.mods import CONFIG_KEY
 from ddapps.federated.records import config_record, records_to_synset, state_to_arrays
+from ddapps.federated.sampling import sample_nodes
 from ddapps.federated.settings import FederatedConfig
 from ddapps.federated.synsets import union
 from ddapps.federated.wire_bytes import RunLog
@@ -57,9 +62,10 @@ def run_distilled(grid: Grid, config: FederatedConfig, bench: Benchmark) -> RunL
     for number in range(1, config.rounds + 1):
         start = time.perf_counter()
         content = RecordDict({CONFIG_KEY: config_record(config.to_flat() | {"server-round": number})})
-        if config.mode == "iterative":
+        if mode_spec(config.mode).global_model:
             content[GLOBAL_MODEL_KEY] = state_to_arrays(net.state_dict())
-        messages = [Message(content, n, DISTILL_MESSAGE, group_id=str(number)) for n in nodes]
+        chosen = sample_nodes(nodes, config.fraction, config.seed, number)
+        messages = [Message(content, n, DISTILL_MESSAGE, group_id=str(number)) for n in chosen]
         expected = log.sent(number, messages)
         replies = grid.send_and_receive(messages, timeout=config.round_timeout)
         for reply in log.received(number, expected, replies):
@@ -71,13 +77,14 @@ def run_distilled(grid: Grid, config: FederatedConfig, bench: Benchmark) -> RunL
                 continue
             latest[node] = synset
             _note_client(log, node, number, synset)
+            _note_leakage(log, config, bench, node, number, synset)
         if latest:
-            if config.mode == "oneshot":
+            if mode_spec(config.mode).one_round:
                 net.load_state_dict(initial_state)
             images, labels = union([latest[n] for n in sorted(latest)])
             loss = next(iter(latest.values())).eval_protocol.loss
             gen = make_generator(derive_seed(config.seed, "server-train", number))
-            strategy = _dsa_strategy(config, bench)
+            strategy = task.augment_strategy(config, bench)
             task.train(net, images, labels, task.server_settings(config, loss), gen, strategy)
         entry = log.round(number)
         entry.accuracy = task.evaluate(net, bench)
@@ -96,9 +103,11 @@ def _note_client(log: RunLog, node: int, number: int, synset: SyntheticSet) -> N
         )
 
 
-def _dsa_strategy(config: FederatedConfig, bench: Benchmark) -> str | None:
-    if not config.server_dsa:
-        return None
-    from ddapps.augment import default_strategy
-
-    return default_strategy(bench.name)
+def _note_leakage(
+    log: RunLog, config: FederatedConfig, bench: Benchmark, node: int, number: int, synset: SyntheticSet
+) -> None:
+    partition = log.node_partitions.get(node)
+    if partition is None:
+        return
+    distances = upload_distances(config, bench, partition, synset.training_data()[0])
+    log.leakage.append({"round": number, "node_id": node, "partition_id": partition} | distances)

@@ -1,11 +1,16 @@
 """Modes x seeds: run them, aggregate result rows, write ``results.json``, ``report.md`` and the plot.
 
-One row per mode: ``mode, dataset, clients, alpha, rounds, bytes_up, bytes_down, acc_mean,
-acc_std`` (bytes are means over seeds, accuracy is the final round's mean ± std over seeds), plus
+One row per mode: ``mode, dataset, clients, alpha, rounds, bytes_up, bytes_down, wire_bytes_up,
+wire_bytes_down, acc_mean, acc_std`` (bytes are means over seeds: ``bytes_*`` of the records,
+``wire_bytes_*`` on Flower's Fleet API, see :mod:`ddapps.federated.wire_bytes`; accuracy is the
+final round's mean ± std over seeds), plus
 ``per_round`` (bytes and accuracy per round), ``failures`` (every failed client, with its seed)
 ``privacy`` (clients' privacy metadata, if any), ``client_privacy`` (each client's composed
 epsilon per seed), ``epsilon_max`` (the released global data's ``(epsilon, delta)``: the max over
-clients and seeds; ``None`` if no client recorded privacy) and ``runs`` (each seed's full log).
+clients and seeds; ``None`` if no client recorded privacy), ``model``, ``augment``, ``fraction``,
+the leakage summary of the uploads over all seeds (``leak_images``, ``nn_client_median``,
+``nn_client_p5``, ``nn_nonclient_median``, ``nn_nonclient_p5``, ``closer_to_client_frac``; ``None``
+for weight-uploading modes, see :mod:`ddapps.federated.leakage`) and ``runs`` (each seed's full log).
 """
 
 from __future__ import annotations
@@ -16,10 +21,17 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from ddapps.federated.client_privacy import INF, client_privacy, privacy_lines, release_guarantee
+from ddapps.federated.leakage import summarize as leak_summary
+from ddapps.federated.modes import MODES, mode_spec
 from ddapps.federated.settings import FederatedConfig
 from ddapps.federated.wire_bytes import RunLog
 
-COLUMNS = ["mode", "dataset", "clients", "alpha", "rounds", "bytes_up", "bytes_down", "acc_mean"]
+COLUMNS = [
+    "mode", "dataset", "clients", "alpha", "augment", "rounds", "bytes_up", "bytes_down", "wire_bytes_up",
+    "wire_bytes_down", "acc_mean",
+]  # fmt: skip
+LEAK_COLUMNS = ["mode", "leak_images", "nn_client_median", "nn_client_p5", "nn_nonclient_median", "nn_nonclient_p5",
+                "closer_to_client_frac"]  # fmt: skip
 
 
 def run_experiment(
@@ -62,6 +74,8 @@ def mode_row(config: FederatedConfig, mode: str, logs: Sequence[RunLog]) -> dict
             "round": number,
             "bytes_up": statistics.fmean(e.bytes_up for e in entries),
             "bytes_down": statistics.fmean(e.bytes_down for e in entries),
+            "wire_bytes_up": statistics.fmean(e.wire_bytes_up for e in entries),
+            "wire_bytes_down": statistics.fmean(e.wire_bytes_down for e in entries),
             "acc_mean": r_mean,
             "acc_std": r_std,
             "failures": sum(len(e.failures) for e in entries),
@@ -70,11 +84,17 @@ def mode_row(config: FederatedConfig, mode: str, logs: Sequence[RunLog]) -> dict
         "mode": mode,
         "dataset": config.dataset,
         "clients": config.clients,
-        "alpha": config.alpha if config.partitioner == "dirichlet" else None,
+        "alpha": config.alpha if config.partitioner != "iid" else None,
         "partitioner": config.partitioner,
+        "fraction": config.fraction,
+        "model": config.model,
+        "model_options": config.model_options,
+        "augment": config.augment,
         "rounds": max(r.round for log in logs for r in log.rounds),
         "bytes_up": round(statistics.fmean(log.bytes_up for log in logs)),
         "bytes_down": round(statistics.fmean(log.bytes_down for log in logs)),
+        "wire_bytes_up": round(statistics.fmean(log.wire_bytes_up for log in logs)),
+        "wire_bytes_down": round(statistics.fmean(log.wire_bytes_down for log in logs)),
         "acc_mean": mean,
         "acc_std": std,
         "seeds": [log.seed for log in logs],
@@ -84,8 +104,15 @@ def mode_row(config: FederatedConfig, mode: str, logs: Sequence[RunLog]) -> dict
         "privacy": [p | {"seed": log.seed} for log in logs for p in log.privacy],
         "client_privacy": [r | {"seed": seed} for seed, rows in per_client.items() for r in rows],
         "epsilon_max": max(guarantees, key=_epsilon_order) if guarantees else None,
+        **_leak_fields(mode, logs),
         "runs": [log.as_dict() for log in logs],
     }
+
+
+def _leak_fields(mode: str, logs: Sequence[RunLog]) -> dict[str, Any]:
+    if mode_spec(mode).loop != "distilled":
+        return dict.fromkeys(LEAK_COLUMNS[1:])
+    return leak_summary([upload for log in logs for upload in log.leakage])
 
 
 def _epsilon_order(guarantee: Mapping[str, Any]) -> float:
@@ -99,7 +126,7 @@ def comparison(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     if base is None:
         return []
     lines = []
-    for mode in ("oneshot", "iterative"):
+    for mode in (m for m in MODES if mode_spec(m).loop == "distilled"):
         row = by.get(mode)
         if row is None or not row["bytes_up"]:
             continue
@@ -141,12 +168,22 @@ def write_experiment(
         f"Engine: {engine}. Base config: `{config.to_flat()}`" + (f". Wall time: {seconds:.0f} s." if seconds else "."),
         "",
         "Bytes are Flower's `count_bytes()` of every record sent (down) and received (up), summed over",
-        "clients and rounds (mean over seeds); accuracy is the global model's test accuracy after the",
-        "last round, mean ± std over seeds.",
+        "clients and rounds (mean over seeds); wire bytes are what the same messages take on Flower's Fleet",
+        "API (protobuf messages and object contents, as the SuperLink counts them); accuracy is the global",
+        "model's test accuracy after the last round, mean ± std over seeds.",
         "",
         table,
         "",
         *comparison(rows),
+        "",
+        "## What leaves a client",
+        "",
+        "Per uploaded image: L2 distance (normalised pixels) to its nearest image of the uploading client",
+        "(`nn_client`) and to its nearest training image of no client of its own (`nn_nonclient`), over",
+        "every upload and seed: median and 5th percentile (`ddapps.federated.leakage`).",
+        "",
+        format_table([r for r in rows if r["leak_images"]], LEAK_COLUMNS) if any(r["leak_images"] for r in rows)
+        else "no synthetic uploads",
         "",
         "## Privacy",
         "",

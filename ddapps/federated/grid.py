@@ -5,13 +5,13 @@ ServerApp logic is unchanged (it sees a ``Grid``), every virtual node has its ow
 (``partition-id``, ``num-partitions``, persistent ``state``), and an exception that escapes the
 ClientApp becomes an error reply, as in Flower's simulation engine.
 
-Time-outs are emulated as if the nodes ran in parallel: a reply whose own handling took longer
-than ``timeout`` is dropped, so the server sees a missing reply and reports a time-out.
+Message ids are the messages' object ids, as in a deployment. Time-outs are emulated as if the
+nodes ran in parallel: a reply whose own handling took longer than ``timeout`` is dropped, so the
+server sees a missing reply and reports a time-out.
 """
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Iterable
 
@@ -49,7 +49,6 @@ class InProcessGrid(Grid):
             )  # fmt: skip
             for pid in range(num_nodes)
         }
-        self._ids = itertools.count(1)
         self._replies: dict[str, Message] = {}
 
     def set_run(self, run: Run) -> None:
@@ -78,7 +77,7 @@ class InProcessGrid(Grid):
         return list(self.pull_messages(ids))
 
     def _deliver(self, message: Message, timeout: float | None) -> str:
-        message_id = str(next(self._ids))
+        message_id = message.object_id  # as Flower's deployment grid: replies name it, wire sizes count it
         message.metadata.__dict__["_message_id"] = message_id
         context = self.contexts.get(int(message.metadata.dst_node_id))
         if context is None:

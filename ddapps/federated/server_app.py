@@ -17,21 +17,19 @@ from flwr.serverapp import Grid, ServerApp
 from ddapps.federated import task
 from ddapps.federated.distilled_rounds import run_distilled
 from ddapps.federated.fedavg import run_fedavg
+from ddapps.federated.modes import mode_spec
 from ddapps.federated.settings import FederatedConfig
 from ddapps.federated.wire_bytes import RunLog
 
-SERVER_LOOPS: dict[str, Callable[..., RunLog]] = {
-    "oneshot": run_distilled,
-    "iterative": run_distilled,
-    "fedavg": run_fedavg,
-}
+SERVER_LOOPS: dict[str, Callable[..., RunLog]] = {"distilled": run_distilled, "weights": run_fedavg}
+"""Server loop by :attr:`ddapps.federated.modes.ModeSpec.loop`."""
 
 
 def run_server(grid: Grid, config: FederatedConfig) -> RunLog:
     """The server side of mode ``config.mode`` on ``grid``."""
     task.set_threads(config)
     bench = task.load_benchmark(config)
-    return SERVER_LOOPS[config.mode](grid, config, bench)
+    return SERVER_LOOPS[mode_spec(config.mode).loop](grid, config, bench)
 
 
 def make_server_app(config: FederatedConfig, sink: list[RunLog]) -> ServerApp:

@@ -15,10 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ddapps.errors import ConfigError
+from ddapps.federated.modes import MODES, mode_spec
 from ddapps.federated.partition import PARTITIONERS
 
-MODES = ("oneshot", "iterative", "fedavg")
+__all__ = ["AUGMENTS", "BUDGET_NAMES", "FAIL_MODES", "MODES", "FederatedConfig", "budget_config", "budget_section"]
+
 FAIL_MODES = ("raise", "stall")
+AUGMENTS = ("dsa", "none")
 
 
 @dataclass(frozen=True)
@@ -26,25 +29,40 @@ class FederatedConfig:
     """One federated run. Defaults are the ``small`` CPU budget (see :data:`BUDGET_NAMES`).
 
     Attributes:
-        mode: ``oneshot`` (one round of distilled sets), ``iterative`` (FedDM-style rounds) or
-            ``fedavg`` (Flower's FedAvg on model weights).
+        mode: one of :data:`MODES` (see :mod:`ddapps.federated.modes`): ``oneshot``, ``subset``,
+            ``oneshot-noise``, ``oneshot-dp``, ``iterative``, ``fedavg`` or ``fedprox``.
         dataset, data_dir: the dataset each client partitions and the server tests on.
-        clients, partitioner, alpha, max_per_client: ``clients`` parts, ``iid`` or
-            ``dirichlet(alpha)``; ``max_per_client > 0`` subsamples each part.
+        clients, partitioner, alpha, max_per_client: ``clients`` parts, ``iid``,
+            ``dirichlet(alpha)`` label skew or ``quantity(alpha)`` size skew; ``max_per_client > 0``
+            subsamples each part.
+        fraction: share of the clients sampled (seeded) each round, in ``(0, 1]``.
         rounds: communication rounds (``oneshot`` always runs exactly one).
         seed: partition, model initialisation, client distillation and training all derive
             from it.
         model, model_options: the global model (a ddapps network) of every mode.
         method, ipc, method_options: the registered distillation method each client runs, its
             images per class and config overrides (``net``/``net_options`` default to the model).
-        server_epochs, server_lr, server_batch, server_dsa: how the server trains the global
-            model on the union of the synthetic sets (SGD, momentum 0.9, weight decay 5e-4,
-            lr x0.1 after half, as the evaluation protocol of dataset distillation).
+        server_epochs, server_lr, server_batch: how the server trains the global model on the
+            union of the synthetic sets (SGD, momentum 0.9, weight decay 5e-4, lr x0.1 after half,
+            as the evaluation protocol of dataset distillation).
+        augment: ``dsa`` or ``none``: the augmentation of every model training, on both sides --
+            the server's training on the union and FedAvg/FedProx clients' local training (the
+            clients' distillation keeps its method's own DSA).
         local_epochs, local_lr, local_batch: FedAvg client training (same SGD settings).
+        proximal_mu: FedProx's ``mu``: ``fedprox`` clients add ``mu/2 ||w - w_global||^2``.
         perturb: FedDM-style iterative mode: relative scale of the Gaussian perturbation of the
             global model each DM iteration (see :mod:`ddapps.federated.feddm`).
-        round_timeout: seconds the server waits for replies in a round; late clients are
-            reported as timed out and the round continues without them.
+        round_timeout: seconds the server waits for replies in a round (and, before the first,
+            for the ``clients`` nodes to connect); late clients are reported as timed out and the
+            round continues without them. 300 s by default: about ten times what a client of the
+            ``small`` budget takes (distillation plus the ClientApp's process start), so a slow
+            client is not dropped, while a stuck one costs minutes, not Flower's hour (a crashed
+            SuperNode is reported sooner: the SuperLink answers for a node that missed two
+            30-second heartbeats). The ``paper`` budget sets 3600 s.
+        quorum: share of ``clients`` (rounded up, at least one) that must be connected for a
+            FedAvg/FedProx round to start; with fewer after ``round_timeout`` seconds the round is
+            skipped and recorded as a ``quorum`` failure. The distilled modes address the nodes
+            connected at the start and record each missing reply.
         fail_partitions, fail_mode, stall_seconds: fault injection for tests and acceptance
             runs: those partitions raise (``raise``) or sleep ``stall_seconds`` (``stall``).
         threads: torch intra-op threads in each client and the server (0: leave torch's).
@@ -57,6 +75,7 @@ class FederatedConfig:
     partitioner: str = "dirichlet"
     alpha: float = 0.5
     max_per_client: int = 0
+    fraction: float = 1.0
     rounds: int = 1
     seed: int = 0
     model: str = "mlp"
@@ -67,20 +86,23 @@ class FederatedConfig:
     server_epochs: int = 300
     server_lr: float = 0.01
     server_batch: int = 256
-    server_dsa: bool = True
+    augment: str = "dsa"
     local_epochs: int = 1
     local_lr: float = 0.01
     local_batch: int = 64
+    proximal_mu: float = 0.01
     perturb: float = 0.1
-    round_timeout: float = 3600.0
+    round_timeout: float = 300.0
+    quorum: float = 0.5
     fail_partitions: tuple[int, ...] = ()
     fail_mode: str = "raise"
     stall_seconds: float = 0.0
     threads: int = 1
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ConfigError(f"unknown federated mode {self.mode!r}; choose one of: {', '.join(MODES)}")
+        spec = mode_spec(self.mode)
+        if self.augment not in AUGMENTS:
+            raise ConfigError(f"unknown augment {self.augment!r}; choose one of: {', '.join(AUGMENTS)}")
         if self.fail_mode not in FAIL_MODES:
             raise ConfigError(f"unknown fail_mode {self.fail_mode!r}; choose one of: {', '.join(FAIL_MODES)}")
         for name in ("clients", "rounds", "ipc", "server_epochs", "server_batch", "local_epochs", "local_batch"):
@@ -91,22 +113,37 @@ class FederatedConfig:
             raise ConfigError(f"unknown partitioner {self.partitioner!r}; choose one of: {', '.join(PARTITIONERS)}")
         if not self.alpha > 0 or self.max_per_client < 0:
             raise ConfigError(f"alpha must be > 0 and max-per-client >= 0, got {self.alpha}, {self.max_per_client}")
-        if self.mode == "oneshot" and self.rounds != 1:
-            raise ConfigError(f"oneshot runs exactly one round, got rounds={self.rounds}")
+        if spec.one_round and self.rounds != 1:
+            raise ConfigError(f"{self.mode} runs exactly one round, got rounds={self.rounds}")
+        if not 0 < self.fraction <= 1 or not self.proximal_mu >= 0:
+            raise ConfigError(
+                f"fraction must lie in (0, 1] and proximal-mu be >= 0, got {self.fraction}, {self.proximal_mu}"
+            )
         if not (self.server_lr > 0 and self.local_lr > 0 and self.round_timeout > 0 and self.perturb >= 0):
             raise ConfigError("server-lr, local-lr and round-timeout must be > 0 and perturb >= 0")
+        if not 0 < self.quorum <= 1:
+            raise ConfigError(f"quorum must lie in (0, 1], got {self.quorum}")
         if any(not 0 <= p < self.clients for p in self.fail_partitions):
             raise ConfigError(f"fail-partitions must lie in [0, {self.clients}), got {list(self.fail_partitions)}")
         if not isinstance(self.model_options, dict) or not isinstance(self.method_options, dict):
             raise ConfigError("model-options and method-options must be JSON objects")
 
     # ----------------------------------------------------------- conversions
+    @property
+    def upload_method(self) -> str:
+        """The method the clients run in this mode (``subset``: ``random``; ``oneshot-dp``: ``dp-dm``)."""
+        return mode_spec(self.mode).method or self.method
+
     def method_overrides(self) -> dict[str, Any]:
-        """Config overrides for ``create_distiller``: the model's net unless the options say otherwise."""
+        """Config overrides for ``create_distiller(self.upload_method, ...)``: the run's method options
+        (unless the mode runs another method), the mode's own options, and the model's net unless the
+        options say otherwise."""
         from ddapps.methods import METHODS
 
-        method = METHODS.get(self.method)
-        overrides = dict(self.method_options)
+        spec = mode_spec(self.mode)
+        method = METHODS.get(self.upload_method)
+        overrides = dict(self.method_options) if spec.keep_options else {}
+        overrides.update(spec.options)
         if method.accepts("net") and "net" not in overrides:
             overrides["net"] = self.model
             if method.accepts("net_options") and "net_options" not in overrides:

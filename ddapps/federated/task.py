@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from functools import lru_cache
+from typing import Callable
 
 import torch
 from torch import Tensor, nn
@@ -118,6 +119,20 @@ def local_settings(config: FederatedConfig) -> TrainSettings:
     return TrainSettings(epochs=config.local_epochs, lr=config.local_lr, batch_size=config.local_batch)
 
 
+def augment_strategy(config: FederatedConfig, bench: Benchmark) -> str | None:
+    """The DSA strategy of every model training of the run (``None`` when ``augment`` is ``none``).
+
+    One policy for both sides: the server's training on the union of the uploads and the local
+    training of FedAvg/FedProx clients (Zhao & Bilen, "Dataset Condensation with Differentiable
+    Siamese Augmentation", ICML 2021: the dataset's default strategy).
+    """
+    if config.augment == "none":
+        return None
+    from ddapps.augment import default_strategy
+
+    return default_strategy(bench.name)
+
+
 def train(
     net: nn.Module,
     images: Tensor,
@@ -125,12 +140,13 @@ def train(
     settings: TrainSettings,
     generator: torch.Generator,
     augment_strategy: str | None = None,
+    penalty: Callable[[], Tensor] | None = None,
 ) -> nn.Module:
-    """Train ``net`` in place (optionally with DSA ``augment_strategy``)."""
+    """Train ``net`` in place (optionally with DSA ``augment_strategy`` and a loss ``penalty``)."""
     from ddapps.augment import DSA
 
     augment = DSA(augment_strategy) if augment_strategy else None
-    return train_classifier(net, images, labels, settings, generator=generator, augment=augment)
+    return train_classifier(net, images, labels, settings, generator=generator, augment=augment, penalty=penalty)
 
 
 def evaluate(net: nn.Module, bench: Benchmark) -> float:

@@ -4,6 +4,12 @@ Bytes are Flower's own ``count_bytes()`` of every record in a message's content 
 :func:`ddapps.federated.records.record_bytes`): ``bytes_down`` sums the instructions the server
 sent in a round, ``bytes_up`` the replies it received (an error reply carries no records and
 counts 0). Round 0 is the initial global model (no communication).
+
+Wire bytes are what the same messages take on Flower's Fleet API between the SuperLink and the
+SuperNodes, as the SuperLink counts them (:mod:`ddapps.federated.wire_size`): ``wire_bytes_down``
+sums, over a round's instructions, their pulls, and over its replies, the SuperLink's answers to
+their pushes; ``wire_bytes_up`` the nodes' pull requests and pushed replies (error replies
+included: a node's error crosses the wire; a reply the SuperLink writes itself counts 0).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from typing import Any, Iterable
 from flwr.app import Message
 
 from ddapps.federated.records import record_bytes
+from ddapps.federated.wire_size import SUPERLINK_NODE_ID, instruction_bytes, reply_bytes
 
 
 @dataclass
@@ -23,6 +30,8 @@ class RoundLog:
     round: int
     bytes_up: int = 0
     bytes_down: int = 0
+    wire_bytes_up: int = 0
+    wire_bytes_down: int = 0
     replies: int = 0
     failures: list[dict[str, Any]] = field(default_factory=list)
     accuracy: float | None = None
@@ -38,6 +47,11 @@ class RunLog:
     rounds: list[RoundLog] = field(default_factory=list)
     privacy: list[dict[str, Any]] = field(default_factory=list)
     node_partitions: dict[int, int] = field(default_factory=dict)
+    destinations: dict[str, int] = field(default_factory=dict, repr=False)
+    """Destination node of every instruction sent, by its deployment message id (its object id)."""
+    leakage: list[dict[str, Any]] = field(default_factory=list)
+    """Per upload of a distilled mode: round, node, partition, ``nn_client`` / ``nn_nonclient``
+    per image (:mod:`ddapps.federated.leakage`)."""
 
     def round(self, number: int) -> RoundLog:
         """The log of round ``number`` (created on first use)."""
@@ -55,20 +69,28 @@ class RunLog:
         nodes = []
         for message in messages:
             entry.bytes_down += record_bytes(message.content)
+            down, up = instruction_bytes(message)
+            entry.wire_bytes_down += down
+            entry.wire_bytes_up += up
             nodes.append(int(message.metadata.dst_node_id))
+            self.destinations[message.object_id] = nodes[-1]
         return nodes
 
     def received(self, number: int, expected: Iterable[int], replies: Iterable[Message]) -> list[Message]:
         """Account the replies of round ``number``; record errors and time-outs; return the good ones.
 
         Good replies are returned sorted by source node, so aggregation order (and therefore
-        the floating-point result) does not depend on arrival order.
+        the floating-point result) does not depend on arrival order. A reply the SuperLink wrote
+        for a node (e.g. "node unavailable" for a node that stopped sending heartbeats) is
+        recorded against the node its instruction was sent to.
         """
         entry = self.round(number)
         good, seen = [], set()
-        for reply in sorted(replies, key=lambda m: int(m.metadata.src_node_id)):
-            node = int(reply.metadata.src_node_id)
+        for node, reply in sorted(((self._sender(m), m) for m in replies), key=lambda pair: pair[0]):
             seen.add(node)
+            down, up = reply_bytes(reply)
+            entry.wire_bytes_down += down
+            entry.wire_bytes_up += up
             if reply.has_error():
                 self.fail(number, node, "error", str(reply.error.reason))
             else:
@@ -78,6 +100,13 @@ class RunLog:
             self.fail(number, node, "timeout", "no reply before the round timeout")
         entry.replies = len(good)
         return good
+
+    def _sender(self, reply: Message) -> int:
+        """The node a reply answers for: its source, or its instruction's destination if the SuperLink wrote it."""
+        node = int(reply.metadata.src_node_id)
+        if node == SUPERLINK_NODE_ID:
+            return self.destinations.get(str(reply.metadata.reply_to_message_id), node)
+        return node
 
     def fail(self, number: int, node: int, kind: str, reason: str) -> None:
         """Record that ``node`` failed in round ``number``."""
@@ -94,6 +123,14 @@ class RunLog:
     @property
     def bytes_down(self) -> int:
         return sum(r.bytes_down for r in self.rounds)
+
+    @property
+    def wire_bytes_up(self) -> int:
+        return sum(r.wire_bytes_up for r in self.rounds)
+
+    @property
+    def wire_bytes_down(self) -> int:
+        return sum(r.wire_bytes_down for r in self.rounds)
 
     @property
     def final_accuracy(self) -> float:
@@ -120,8 +157,11 @@ class RunLog:
             "seed": self.seed,
             "bytes_up": self.bytes_up,
             "bytes_down": self.bytes_down,
+            "wire_bytes_up": self.wire_bytes_up,
+            "wire_bytes_down": self.wire_bytes_down,
             "final_accuracy": self.final_accuracy,
             "failures": self.failures,
             "privacy": self.privacy,
+            "leakage": self.leakage,
             "rounds": [asdict(r) for r in self.rounds],
         }

@@ -537,10 +537,7 @@ def nearest_neighbours(
     images much closer to members than to non-members indicate memorisation.
     """
     syn = synset.training_data()[0].flatten(1)
-    d_mem = torch.cdist(syn, members.flatten(1))
-    d_non = torch.cdist(syn, nonmembers.flatten(1))
-    nn_mem, arg = d_mem.min(dim=1)
-    nn_non = d_non.min(dim=1).values
+    nn_mem, nn_non, arg = nearest_distances(syn, members, nonmembers)
     order = nn_mem.argsort()[:k]
     shape = members.shape[1:]
     stats = {
@@ -550,3 +547,12 @@ def nearest_neighbours(
         "closer_to_member_frac": float((nn_mem < nn_non).float().mean()),
     }
     return stats, (syn[order].view(-1, *shape), members[arg[order]], nn_mem[order])
+
+
+def nearest_distances(images: Tensor, members: Tensor, nonmembers: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Per image: L2 distance (normalised pixels) to its nearest member, to its nearest non-member,
+    and the index of that member (``[N]`` each). The metric of :func:`nearest_neighbours`."""
+    syn = images.detach().flatten(1).float()
+    nn_mem, arg = torch.cdist(syn, members.flatten(1).float()).min(dim=1)
+    nn_non = torch.cdist(syn, nonmembers.flatten(1).float()).min(dim=1).values
+    return nn_mem, nn_non, arg

@@ -35,6 +35,9 @@ def test_federated_command_writes_results_with_the_failure(tmp_path, capsys) -> 
         (["--fail-partitions", "7"], "fail-partitions"),
         (["--method", "nope"], "nope"),
         (["--set", "iterations=-1"], "iterations"),
+        (["--augment", "flip"], "augment"),
+        (["--fraction", "1.5"], "fraction"),
+        (["--mode", "oneshot-noise", "--method", "random"], "init"),
     ],
 )
 def test_bad_arguments_give_one_line_and_exit_2(tmp_path, capsys, extra, message) -> None:  # type: ignore[no-untyped-def]

@@ -56,3 +56,18 @@ def test_subsampling_and_bad_arguments() -> None:
         iid_partition(10, 0, make_generator(0))
     with pytest.raises(ConfigError):
         dirichlet_partition(LABELS, 200, 0.5, make_generator(0))
+
+
+def test_quantity_skew_parts_vary_in_size_cover_the_data_and_are_seeded() -> None:
+    from ddapps.federated.partition import quantity_partition
+
+    # Prepare / Execute
+    parts = quantity_partition(1000, 10, 0.5, make_generator(0))
+    again = make_partition(LABELS, 10, "quantity", 0.5, make_generator(0))
+    # Assert
+    _check_disjoint_cover(parts, 1000)
+    sizes = sorted(int(p.numel()) for p in parts)
+    assert sizes[0] >= 10 and sizes[-1] > 3 * sizes[0]  # Dir(0.5) shares: strongly unequal sizes
+    assert all(torch.equal(a, b) for a, b in zip(parts, again))
+    with pytest.raises(ConfigError, match="alpha"):
+        quantity_partition(1000, 10, 0.0, make_generator(0))
