@@ -156,7 +156,11 @@ def write_experiment(
 
     rows = [mode_row(config, mode, mode_logs) for mode, mode_logs in logs.items()]
     doc_config = {"engine": engine, "base_config": config.to_flat(), "seconds": seconds}
-    save_bytes_plot(rows, out / "accuracy_vs_bytes.png", title=f"{config.dataset}, {config.clients} clients")
+    skew = f"{config.partitioner}" + (f" alpha {config.alpha:g}" if config.partitioner != "iid" else "")
+    save_bytes_plot(
+        rows, out / "accuracy_vs_bytes.png",
+        title=f"{config.dataset}, {config.clients} clients, {skew}, augment {config.augment}",
+    )  # fmt: skip
     table = format_table(rows, COLUMNS)
     failures = [f"- {r['mode']} seed {f['seed']} round {f['round']}: node {f['node_id']}"
                 f"{' (partition ' + str(f['partition_id']) + ')' if 'partition_id' in f else ''} "
