@@ -20,7 +20,7 @@ demo: install
 	$(BIN)/ddapps demo
 
 test: install lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --durations=20
 
 lint: install
 	$(BIN)/python -m ruff check ddapps
@@ -28,7 +28,7 @@ lint: install
 	$(BIN)/python -m mypy
 
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n auto -m "not slow"
 
 bench: install
 	$(BIN)/ddapps bench core --dataset mnist --ipc 1,10 --methods random,herding,dm --budget small --out runs/bench-core
