@@ -8,7 +8,8 @@ A :class:`Budget` holds the methods' config overrides (``"<method>@<ipc>"`` keys
 the evaluation protocol, shared network options, and one *section* per consumer that needs more
 (:data:`SECTIONS`): ``speed`` (``bench speed``'s per-method overrides), ``continual`` (the
 distilled buffer's per-method overrides), ``federated`` (:class:`~ddapps.federated.settings.
-FederatedConfig` fields) and ``privacy`` (the audit's settings). :func:`with_expert_cache` is the
+FederatedConfig` fields), ``privacy`` (the audit's settings), ``teacher`` (``ddapps teacher``'s net,
+options and epochs) and ``card`` (``ddapps card``'s evaluation lengths). :func:`with_expert_cache` is the
 one place that points methods that train their own experts at a shared cache file.
 """
 
@@ -71,7 +72,7 @@ class Budget:
         return replace(self.eval, net_options=dict(self.net_options) | self.eval.net_options)
 
 
-SECTIONS = ("speed", "continual", "federated", "privacy")
+SECTIONS = ("speed", "continual", "federated", "privacy", "teacher", "card")
 
 _PRIVACY_PAPER: dict[str, Any] = {"shadows": 64, "iterations": 1000, "seeds": [0, 1, 2]}
 """``ddapps privacy audit/utility``: LiRA's 64 shadow models (Carlini et al., S&P 2022), 1,000
@@ -110,7 +111,27 @@ _FEDERATED_PAPER = {
 }  # fmt: skip
 """DM's paper settings run 20,000 iterations per client and round: an hour per round before a client times out."""
 
+_TEACHER_SECTION_SMALL = {"net": "convnet", "net_options": {"width": 32}, "epochs": 5, "min_steps": 500, "lr": 0.1}
+_TEACHER_SECTION_PAPER = {"net": "resnet18", "net_options": {}, "epochs": 200, "lr": 0.1}
+"""SRe2L squeezes a ResNet-18 for 200 epochs on CIFAR (its small-dataset script); the CPU budget trains a
+ConvNet-3 of width 32 for 5 epochs, or more on a small dataset: at least 500 SGD steps. Both at SGD lr 0.1 (the
+usual CIFAR ResNet recipe; SRe2L's own lr n/v). Measured on digits (ConvNet-3 width 32, DSA): at the evaluation
+protocol's lr 0.01, 2,000 steps give 95.4% test accuracy but nearly flat logits (std across classes 0.18), useless
+as soft labels; lr 0.1 and 500 steps give 98.5% and std 1.65."""
+_CARD_SMALL = {"n_eval": 5, "eval_epochs": 100, "real_epochs": 2, "real_min_steps": 500}
+_CARD_PAPER = {"n_eval": 5, "eval_epochs": None, "real_epochs": None}
+"""``ddapps card``: evaluation runs per row and regime, their epochs (``None``: the protocol's 1000 with DSA,
+300 without) and the epochs of the full-real-data runs that DD-Ranking's hard-label recovery needs (at least
+``real_min_steps`` SGD steps)."""
 _CORESET_SMALL = {"feature_epochs": 2, "feature_samples": 5000}
+_TEACHER_SMALL = {
+    "auto_teacher": True, "teacher_net": "convnet", "teacher_options": {"width": 32, "norm": "batch"},
+    "teacher_epochs": 5,
+}  # fmt: skip
+"""SRe2L/RDED on CPU: a ConvNet-3 teacher of width 32 with batch norm, trained 5 epochs (shared via
+:func:`with_expert_cache`), instead of the papers' ResNet-18."""
+_FORGETTING_SMALL = {"feature_epochs": 10, "feature_samples": 5000}
+_EL2N_SMALL = {"feature_epochs": 2, "feature_samples": 5000, "score_nets": 2}
 _MATCHING_SMALL = {"iterations": 100, "init": "real", "batch_real": 64}
 
 BUDGETS: dict[str, Budget] = {
@@ -126,6 +147,8 @@ BUDGETS: dict[str, Budget] = {
             "continual": {"default": {}, "methods": {}},
             "federated": _FEDERATED_PAPER,
             "privacy": _PRIVACY_PAPER,
+            "teacher": _TEACHER_SECTION_PAPER,
+            "card": _CARD_PAPER,
         },
     ),
     "small": Budget(
@@ -141,6 +164,9 @@ BUDGETS: dict[str, Budget] = {
             "bptt 40 iterations at IPC 1 (5 steps x 2 epochs unrolled) and 200 at IPC 10 (10 steps); idm 100 iterations (queue of 10 models); "
             "idc 10 iterations of 10 matching steps; haba and lowrank 100 iterations with the dm matcher; "
             "herding/k-center features from a ConvNet trained 2 epochs on 5,000 real images; "
+            "sre2l and rded with a ConvNet-3 teacher (width 32, batch norm) trained 5 epochs instead of ResNet-18, "
+            "sre2l 500 recover iterations, rded factor 1 (the paper's CIFAR setting); "
+            "forgetting scores over 10 epochs and EL2N after 2 epochs (2 nets), both on a pool of 5,000 real images; "
             "evaluation: 3 nets x 300 epochs with DSA"
         ),
         net_options={"width": 32},
@@ -186,9 +212,19 @@ BUDGETS: dict[str, Budget] = {
             "lowrank": {"iterations": 100, "matcher": "dm", "matcher_options": {"batch_real": 64}},
             "herding": _CORESET_SMALL,
             "kcenter": _CORESET_SMALL,
+            "sre2l": _TEACHER_SMALL | {"iterations": 500},
+            "rded": _TEACHER_SMALL | {"factor": 1},
+            "forgetting": _FORGETTING_SMALL,
+            "el2n": _EL2N_SMALL,
         },
         eval=EvalConfig(n_eval=3, epochs=300),
-        sections={"speed": _SPEED, "continual": _CONTINUAL_SMALL, "federated": {}},
+        sections={
+            "speed": _SPEED,
+            "continual": _CONTINUAL_SMALL,
+            "federated": {},
+            "teacher": _TEACHER_SECTION_SMALL,
+            "card": _CARD_SMALL,
+        },
     ),
     "demo": Budget(
         name="demo",
@@ -216,6 +252,8 @@ def smoke_budget() -> Budget:
             "continual": _CONTINUAL_SMALL,
             "federated": _FEDERATED_SMOKE,
             "privacy": _PRIVACY_SMOKE,
+            "teacher": {"net": "mlp", "net_options": {"width": 16}, "epochs": 1, "lr": 0.1},
+            "card": {"n_eval": 2, "eval_epochs": 2, "real_epochs": 1},
         },
     )
 
@@ -237,11 +275,15 @@ def with_eval(budget: Budget, **changes: Any) -> Budget:
 
 def with_expert_cache(overrides: dict[str, Any], cache_dir: Path, dataset: str) -> dict[str, Any]:
     """Point a method that trains its own experts (``auto_experts``, also as a factorized set's matcher)
-    at ``cache_dir/<dataset>.safetensors``: trained once, reused by every IPC, repeat and resumed run."""
+    at ``cache_dir/<dataset>.safetensors``, and one that trains its own teacher (``auto_teacher``)
+    at ``cache_dir/<dataset>-teacher.safetensors``: trained once, reused by every IPC, repeat and
+    resumed run."""
     cache = str(Path(cache_dir) / f"{dataset}.safetensors")
     if overrides.get("auto_experts") and not overrides.get("expert_file"):
         return overrides | {"expert_file": cache}
     matcher = overrides.get("matcher_options", {})
     if matcher.get("auto_experts") and not matcher.get("expert_file"):  # factorized sets over mtt
         return overrides | {"matcher_options": matcher | {"expert_file": cache}}
+    if overrides.get("auto_teacher") and not overrides.get("teacher"):  # sre2l, rded: one teacher per dataset
+        return overrides | {"teacher": str(Path(cache_dir) / f"{dataset}-teacher.safetensors")}
     return overrides

@@ -97,6 +97,8 @@ class SyntheticSet:
         meta: JSON-able provenance (method, config, dataset, ipc, seed, normalization, dsa ...).
         eval_protocol: how the set is meant to be trained on (:class:`EvalProtocol`).
         factorization_config: the decoder's options (JSON-able), for factorized sets.
+        classes: ``int64 [N]`` the class each stored unit was made for, beside soft labels whose top
+            class can differ (a teacher's labels: SRe2L, RDED); ``None`` otherwise.
     """
 
     images: Tensor | None
@@ -109,6 +111,7 @@ class SyntheticSet:
     meta: dict[str, Any] = field(default_factory=dict)
     eval_protocol: EvalProtocol = field(default_factory=EvalProtocol)
     factorization_config: dict[str, Any] = field(default_factory=dict)
+    classes: Tensor | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -139,7 +142,9 @@ class SyntheticSet:
         return float(self.lr) if self.lr is not None else self.eval_protocol.lr
 
     def hard_labels(self) -> Tensor:
-        """Class index per stored unit (argmax of soft labels)."""
+        """Class index per stored unit: ``classes`` when set, else the labels (argmax of soft labels)."""
+        if self.classes is not None:
+            return self.classes
         return self.labels.argmax(dim=1) if self.soft_labels else self.labels
 
     def stored_floats(self) -> int:
@@ -164,6 +169,7 @@ class SyntheticSet:
             lr=None if self.lr is None else cpu(self.lr).reshape(()),
             factors={k: cpu(v) for k, v in self.factors.items()},
             zca=None if self.zca is None else {k: cpu(v) for k, v in self.zca.items()},
+            classes=None if self.classes is None else cpu(self.classes),
             meta=json.loads(json.dumps(self.meta)),
             factorization_config=json.loads(json.dumps(self.factorization_config)),
         )
@@ -198,6 +204,8 @@ class SyntheticSet:
                 )
             if units and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
                 raise SyntheticSetError(f"labels must lie in [0, {self.num_classes})")
+        if self.classes is not None:
+            self._check_classes(units)
         if self.lr is not None:
             if self.lr.numel() != 1 or not math.isfinite(float(self.lr)) or float(self.lr) <= 0:
                 raise SyntheticSetError("learned lr must be one positive finite number")
@@ -205,6 +213,18 @@ class SyntheticSet:
             mean, matrix = self.zca.get("mean"), self.zca.get("matrix")
             if mean is None or matrix is None or matrix.ndim != 2 or matrix.shape != (mean.numel(),) * 2:
                 raise SyntheticSetError("zca must hold 'mean' [D] and 'matrix' [D, D]")
+
+    def _check_classes(self, units: int) -> None:
+        classes = self.classes
+        assert classes is not None
+        if not self.labels.is_floating_point():
+            raise SyntheticSetError("classes is only stored beside soft labels (hard labels are the classes)")
+        if classes.dtype != torch.int64 or classes.shape != (units,):
+            raise SyntheticSetError(
+                f"classes must be int64 of shape [{units}], got {classes.dtype} {list(classes.shape)}"
+            )
+        if units and (int(classes.min()) < 0 or int(classes.max()) >= self.num_classes):
+            raise SyntheticSetError(f"classes must lie in [0, {self.num_classes})")
 
     def _check_images_and_factors(self) -> int:
         if self.images is not None:
@@ -227,7 +247,7 @@ class SyntheticSet:
 
     # -------------------------------------------------------------------- I/O
     def flat_tensors(self) -> dict[str, Tensor]:
-        """Every tensor under its file key (``labels``, ``images``, ``lr``, ``factor.*``, ``zca.*``).
+        """Every tensor under its file key (``labels``, ``images``, ``lr``, ``classes``, ``factor.*``, ``zca.*``).
 
         The one flat layout shared by the safetensors file and Flower records.
         """
@@ -236,6 +256,8 @@ class SyntheticSet:
             tensors["images"] = self.images
         if self.lr is not None:
             tensors["lr"] = self.lr.reshape(1).float()
+        if self.classes is not None:
+            tensors["classes"] = self.classes
         for key, value in self.factors.items():
             tensors[f"factor.{key}"] = value
         if self.zca is not None:
@@ -300,7 +322,7 @@ class SyntheticSet:
         Only the known tensor names are accepted and every field is validated: a malformed or hostile
         input raises :class:`SyntheticSetError`.
         """
-        allowed = {"images", "labels", "lr", "zca.mean", "zca.matrix"}
+        allowed = {"images", "labels", "lr", "classes", "zca.mean", "zca.matrix"}
         unknown = [k for k in tensors if k not in allowed and not k.startswith("factor.")]
         if unknown:
             raise SyntheticSetError(f"unexpected tensors {unknown}")
@@ -325,6 +347,7 @@ class SyntheticSet:
             factors={k[len("factor.") :]: v for k, v in tensors.items() if k.startswith("factor.")},
             factorization=factorization,
             zca=_zca(tensors) if has_zca else None,
+            classes=tensors.get("classes"),
             **typed,
         )
 
@@ -354,16 +377,12 @@ def typed_fields(header: Mapping[str, Any], meta: Mapping[str, Any]) -> dict[str
 
 
 def _parse_header(source: Path, raw: str | None) -> dict[str, Any]:
-    if raw is None:
-        raise SyntheticSetError(f"{source} has no ddapps metadata (not written by ddapps?)")
-    if len(raw) > _MAX_META_BYTES:
-        raise SyntheticSetError(f"{source}: metadata larger than {_MAX_META_BYTES} bytes")
-    try:
-        header = json.loads(raw)
-    except json.JSONDecodeError as err:
-        raise SyntheticSetError(f"{source}: metadata is not valid JSON ({err.msg})") from None
-    if not isinstance(header, dict):
-        raise SyntheticSetError(f"{source}: metadata must be a JSON object")
+    from ddapps.utils.json_header import parse_json_header
+
+    missing = "has no ddapps metadata (not written by ddapps?)"
+    header = parse_json_header(
+        source, raw, what="metadata", missing=missing, max_bytes=_MAX_META_BYTES, error=SyntheticSetError
+    )
     version = header.get("schema_version")
     if isinstance(version, bool) or version not in READABLE_SCHEMAS:
         raise SyntheticSetError(

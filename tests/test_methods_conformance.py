@@ -13,6 +13,7 @@ import torch
 from ddapps.errors import ConfigError
 from ddapps.methods import METHODS, CheckpointSpec, create_distiller, list_methods
 from ddapps.synthetic import SyntheticSet
+from ddapps.teacher import save_teacher, train_teacher
 from ddapps.utils.seeding import make_generator
 from tests.conftest import fake_benchmark
 
@@ -24,6 +25,32 @@ TINY = {
     for name in list_methods()
 }
 ITERATIVE = [name for name in list_methods() if METHODS.get(name).is_iterative()]
+TEACHER_METHODS = {name for name in list_methods() if METHODS.get(name).accepts("teacher")}
+_TEACHER: dict[str, object] = {}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _teacher_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    _TEACHER["dir"] = tmp_path_factory
+
+
+def tiny_teacher() -> str:
+    """SRe2L/RDED's teacher: a ConvNet with batch norm trained 1 epoch on the fake data (once a session)."""
+    if "path" not in _TEACHER:
+        factory = _TEACHER["dir"]
+        assert isinstance(factory, pytest.TempPathFactory)
+        teacher, _ = train_teacher(
+            fake_benchmark(), "convnet", {"width": 8, "norm": "batch"}, epochs=1, generator=make_generator(0),
+            augment=False,
+        )  # fmt: skip
+        _TEACHER["path"] = str(save_teacher(factory.mktemp("teacher") / "teacher.safetensors", teacher))
+    return str(_TEACHER["path"])
+
+
+def config_for(name: str) -> dict:
+    """The tiny config of ``name``; teacher methods get the session's saved teacher."""
+    extra = {"teacher": tiny_teacher(), "auto_teacher": False} if name in TEACHER_METHODS else {}
+    return TINY[name] | extra
 
 
 def data_for(name: str):
@@ -32,7 +59,7 @@ def data_for(name: str):
 
 def distill(name: str, ipc: int = 2, seed: int = 0, **kwargs):
     real = data_for(name)
-    return create_distiller(name, TINY.get(name, {})).distill(real, ipc, generator=make_generator(seed), **kwargs)
+    return create_distiller(name, config_for(name)).distill(real, ipc, generator=make_generator(seed), **kwargs)
 
 
 def pixels(synset: SyntheticSet) -> torch.Tensor:
@@ -49,6 +76,10 @@ def test_returns_synthetic_set_of_right_shape(name: str) -> None:
     assert torch.bincount(synset.hard_labels(), minlength=3).tolist() == [2, 2, 2]
     assert synset.meta["method"] == name and synset.meta["ipc"] == 2
     assert torch.isfinite(images).all()
+    if name in TEACHER_METHODS:  # relabelled by the teacher: soft labels, counted, and the teacher recorded
+        assert synset.soft_labels and synset.labels.shape == (6, 3)
+        assert synset.stored_floats() == images.numel() + synset.labels.numel()
+        assert len(synset.meta["teacher_hash"]) == 64
 
 
 @pytest.mark.parametrize("name", list_methods())
@@ -57,7 +88,7 @@ def test_same_seed_same_result(name: str) -> None:
     assert torch.equal(pixels(a), pixels(b)) and torch.equal(a.labels, b.labels)
 
 
-@pytest.mark.parametrize("name", ["random", *ITERATIVE])
+@pytest.mark.parametrize("name", ["random", *sorted(TEACHER_METHODS), *ITERATIVE])
 def test_different_seed_differs(name: str) -> None:
     assert not torch.equal(pixels(distill(name, seed=1)), pixels(distill(name, seed=2)))
 
@@ -108,7 +139,7 @@ def test_resume_refuses_other_run(name: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", list_methods())
 def test_rejects_bad_arguments(name: str) -> None:
     real = data_for(name)  # 12 images per class
-    distiller = create_distiller(name, TINY.get(name, {}))
+    distiller = create_distiller(name, config_for(name))
     with pytest.raises(ConfigError, match="smallest class"):
         distiller.distill(real, 13)
     with pytest.raises(ConfigError, match="positive integer"):

@@ -33,7 +33,9 @@ ENTRY_POINT_GROUP = "ddapps.commands"
 def command_modules() -> list[Any]:
     """The modules of the ``ddapps.commands`` entry points, sorted by name (``experts`` first if absent)."""
     found = {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
-    found.setdefault("experts", "ddapps.cli.experts")  # a core command: present even without metadata
+    found.setdefault("experts", "ddapps.cli.experts")  # core commands: present even without metadata
+    found.setdefault("teacher", "ddapps.cli.teacher")
+    found.setdefault("card", "ddapps.cli.card")
     modules = []
     for name in sorted(found):
         try:

@@ -39,11 +39,17 @@ def str_list(text: str) -> list[str]:
 
 
 def add_data_args(p: argparse.ArgumentParser, default: str | None = None) -> None:
-    """``--dataset``, ``--data-dir``, ``--download``, ``--zca``."""
+    """``--dataset``, ``--data-dir``, ``--download``, ``--zca``, ``--image-size``, ``--max-per-class``."""
     p.add_argument("--dataset", required=default is None, default=default, help="dataset name (see `ddapps list`)")
     p.add_argument("--data-dir", default=None, help="folder with the dataset files (default: $DDAPPS_DATA)")
     p.add_argument("--download", action="store_true", help="download missing files (torchvision)")
     p.add_argument("--zca", action="store_true", help="ZCA-whiten images (fitted on the training split)")
+    p.add_argument(
+        "--image-size", type=int, default=None, metavar="S", help="imagefolder: resize to S x S (shorter side, centre)"
+    )
+    p.add_argument(
+        "--max-per-class", type=int, default=None, metavar="N", help="imagefolder: read at most N train images a class"
+    )
 
 
 def add_run_args(p: argparse.ArgumentParser) -> None:
@@ -109,11 +115,16 @@ def setup_run(args: argparse.Namespace) -> Any:
     return resolve_device(args.device)
 
 
-def load_benchmark(args: argparse.Namespace, *, public_stats: bool = False) -> Any:
-    """The dataset of ``args``; ``public_stats`` keeps normalisation constants off the data (DP)."""
+def load_benchmark(args: argparse.Namespace, *, public_stats: bool = False, val_fraction: float = 0.0) -> Any:
+    """The dataset of ``args``; ``public_stats`` keeps normalisation constants off the data (DP);
+    ``val_fraction`` carves a validation split out of train, drawn with ``args.seed``."""
     from ddapps.data import load_dataset
 
-    return load_dataset(args.dataset, args.data_dir, download=args.download, zca=args.zca, public_stats=public_stats)
+    return load_dataset(
+        args.dataset, args.data_dir, download=args.download, zca=args.zca, public_stats=public_stats,
+        image_size=getattr(args, "image_size", None), max_per_class=getattr(args, "max_per_class", None),
+        val_fraction=val_fraction, seed=getattr(args, "seed", 0),
+    )  # fmt: skip
 
 
 def refuse_private_statistics(distiller: Any, args: argparse.Namespace) -> bool:

@@ -7,8 +7,10 @@ fit ZCA on what remains of train and apply it to every split.
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,6 +37,8 @@ def load_dataset(
     val_fraction: float = 0.0,
     seed: int = 0,
     public_stats: bool = False,
+    image_size: int | None = None,
+    max_per_class: int | None = None,
 ) -> Benchmark:
     """Load the registered dataset ``name`` from ``data_dir`` (see :func:`resolve_data_dir`).
 
@@ -43,24 +47,38 @@ def load_dataset(
     ``seed``. ``zca=True`` whitens every split with a :class:`ZCA` fitted on train.
     ``public_stats=True`` never computes normalisation statistics from the images: datasets
     without published constants get :data:`~ddapps.data.normalize.PUBLIC_STATS` (what DP needs).
+    ``image_size`` and ``max_per_class`` go to loaders that take them (``imagefolder``: resize to
+    ``S x S``, read at most ``N`` training images per class); others refuse them.
     """
     loader = DATASETS.get(name)
     key = name.lower()
     if not 0.0 <= val_fraction < 1.0:
         raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    options = _loader_options(loader, key, image_size=image_size, max_per_class=max_per_class)
     roots = search_roots(data_dir)
     try:
-        raw = loader(roots, seed=seed)
+        raw = loader(roots, seed=seed, **options)
     except DataError:
         if not download or key == "digits":
             raise
         _download(key, roots[0])
-        raw = loader(roots, seed=seed)
+        raw = loader(roots, seed=seed, **options)
     stats, source = (PAPER_STATS[key], "published") if key in PAPER_STATS else _own_stats(public_stats, raw)
     return _build(
         key, raw, normalize=True, stats=stats, stats_source=source, zca=zca,
         val_fraction=val_fraction, seed=seed,
     )  # fmt: skip
+
+
+def _loader_options(loader: Any, key: str, **options: int | None) -> dict[str, int]:
+    """The options that are set, after checking that ``loader`` takes each of them."""
+    given = {k: v for k, v in options.items() if v is not None}
+    accepted = inspect.signature(loader).parameters
+    for option in given:
+        if option not in accepted:
+            flag = "--" + option.replace("_", "-")
+            raise ConfigError(f"dataset {key} does not take {flag} (only image folders are resized or capped)")
+    return given
 
 
 def _own_stats(public: bool, raw: RawData) -> tuple[tuple[tuple[float, ...], tuple[float, ...]] | None, str]:

@@ -23,7 +23,10 @@ from ddapps.distributed import SHARDED_METHODS
 def _parser() -> argparse.ArgumentParser:
     from ddapps.cli.common import Parser, add_data_args, add_run_args
 
-    p = Parser(prog="torchrun ... -m ddapps.distributed", description="DM, DC or DSA with the classes split over ranks")
+    p = Parser(
+        prog="torchrun ... -m ddapps.distributed",
+        description="DM, DC or DSA with the classes split over ranks; SRe2L or RDED with their units split",
+    )
     p.add_argument("--method", choices=sorted(SHARDED_METHODS), default="dm")
     add_data_args(p)
     p.add_argument("--ipc", type=int, required=True)
@@ -39,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     """Distil with ``--method`` on this rank (``RANK``/``WORLD_SIZE`` from torchrun); rank 0 writes ``--out``."""
     from ddapps.cli.common import load_benchmark, method_overrides, setup_run
     from ddapps.report import command_line, write_run
+    from ddapps.utils.memory import PeakMemory
     from ddapps.utils.precision import use_precision
     from ddapps.utils.seeding import make_generator
 
@@ -54,10 +58,11 @@ def run(args: argparse.Namespace) -> int:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     try:
         benchmark = load_benchmark(args)
-        start = time.perf_counter()
-        with use_precision(args.precision):
-            synset = distiller.distill(benchmark, args.ipc, generator=make_generator(args.seed))
-        seconds = time.perf_counter() - start
+        with PeakMemory(device) as memory:
+            start = time.perf_counter()
+            with use_precision(args.precision):
+                synset = distiller.distill(benchmark, args.ipc, generator=make_generator(args.seed))
+            seconds = time.perf_counter() - start
         synset.meta |= {"seed": args.seed, "world_size": world}
         if rank == 0:
             synset.save(args.out / "synset.safetensors")
@@ -67,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
                 "ipc": args.ipc,
                 "world_size": world,
                 "distill_seconds": round(seconds, 3),
+                "peak_mem_mb": round(memory.peak_mb, 1),  # rank 0's
+                "stored_floats": synset.stored_floats(),
             }
             config = {"overrides": overrides, "seed": args.seed, "precision": args.precision, "world_size": world}
             command = command_line("torchrun ... -m ddapps.distributed")

@@ -4,7 +4,9 @@ Train ``n_eval`` freshly initialised networks on the set, test each on the bench
 and report mean ± std accuracy (Zhao et al., ICLR 2021; Zhao & Bilen, ICML 2021 / WACV 2023):
 SGD lr 0.01 (or the set's learned lr), momentum 0.9, weight decay 5e-4, batch 256, lr x0.1 after
 half the epochs; 300 epochs, or 1000 with DSA augmentation. Nothing is selected on the test set:
-every run trains for the fixed budget and is tested once at its end.
+every run trains for the fixed budget and is tested once at its end. A
+:class:`~ddapps.evaluation.regimes.LabelRegime` trains the same images under hard labels, fixed
+soft labels or knowledge distillation from a teacher.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from torch import Tensor
 from ddapps.augment import DSA, default_strategy
 from ddapps.data import Benchmark
 from ddapps.errors import ConfigError
+from ddapps.evaluation.regimes import LabelRegime
 from ddapps.evaluation.training import TrainSettings, test_accuracy, train_classifier
 from ddapps.nets import create_net
 from ddapps.synthetic import SyntheticSet
@@ -92,8 +95,15 @@ def evaluate_tensors(
     loss: str = "cross_entropy",
     device: torch.device | str = "cpu",
     progress: bool = False,
+    regime: LabelRegime | None = None,
 ) -> EvalResult:
-    """Train ``config.n_eval`` fresh nets on ``(images, labels)`` and test them on ``benchmark.test``."""
+    """Train ``config.n_eval`` fresh nets on ``(images, labels)`` and test them on ``benchmark.test``.
+
+    ``regime`` (default: the labels as given) may replace the labels by hard ones, a teacher's fixed
+    soft labels, or the teacher run online on every augmented batch.
+    """
+    regime = regime or LabelRegime()
+    labels, loss, temperature, relabel = regime.targets(images, labels, loss, list(benchmark.class_names), device)
     settings = TrainSettings(
         epochs=config.resolved_epochs(),
         lr=lr if lr is not None else config.lr,
@@ -101,6 +111,7 @@ def evaluate_tensors(
         weight_decay=config.weight_decay,
         batch_size=config.batch_size,
         loss=loss,
+        temperature=temperature,
     )
     strategy = config.dsa_strategy or default_strategy(benchmark.name)
     augment = DSA(strategy) if config.dsa else None
@@ -117,10 +128,19 @@ def evaluate_tensors(
             **config.net_options,
         )
         train_classifier(
-            net, images, labels, settings, generator=gen, augment=augment, device=device, progress=progress
+            net,
+            images,
+            labels,
+            settings,
+            generator=gen,
+            augment=augment,
+            device=device,
+            progress=progress,
+            relabel=relabel,
         )
         accuracies.append(test_accuracy(net, benchmark.test.images, benchmark.test.labels, device=device))
     protocol = asdict(settings) | {"dsa_strategy": strategy if config.dsa else "none", "seed": seed}
+    protocol |= regime.describe()
     return EvalResult(net=config.net, accuracies=accuracies, seconds=time.perf_counter() - start, protocol=protocol)
 
 
@@ -139,10 +159,20 @@ def evaluate_synset(
     seed: int = 0,
     device: torch.device | str = "cpu",
     progress: bool = False,
+    regime: LabelRegime | None = None,
 ) -> EvalResult:
-    """The protocol on a synthetic set: uses its learned lr and its evaluation loss when present."""
+    """The protocol on a synthetic set: uses its learned lr and its evaluation loss when present.
+
+    Under a teacher regime the set must not record another teacher (``meta["teacher_hash"]``).
+    """
+    if regime is not None and regime.teacher is not None:
+        from ddapps.teacher import check_teacher
+
+        check_teacher(synset, regime.teacher, required=False)
     check_compatible(synset, benchmark)
     images, labels = synset.training_data()
+    if regime is not None and regime.name in ("hard", "kd") and synset.factorization is None:
+        labels = synset.hard_labels()  # the class each image was made for (a teacher's argmax may differ)
     loss = synset.eval_protocol.loss
     lr = synset.training_lr
     if lr is None and loss == "mse":
@@ -157,6 +187,7 @@ def evaluate_synset(
         loss=loss,
         device=device,
         progress=progress,
+        regime=regime,
     )
 
 

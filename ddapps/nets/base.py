@@ -59,6 +59,8 @@ class Net(nn.Module):
         check_positive("in_channels", in_channels)
         check_positive("num_classes", num_classes)
         self.features = features
+        self.input_shape = (int(in_channels), *as_hw(image_size))
+        """``(C, H, W)`` of the images the net takes (what a saved teacher needs to rebuild it)."""
         self.feature_dim = _dry_run_dim(features, in_channels, image_size)
         self.classifier = nn.Linear(self.feature_dim, num_classes)
 

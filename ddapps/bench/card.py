@@ -1,0 +1,198 @@
+"""``ddapps card``: the honest evaluation card of one synthetic set.
+
+The card answers the usual critiques of dataset-distillation results (DD-Ranking, Li et al.,
+arXiv 2505.13300): it evaluates the set *and* real-image baselines -- random, herding, k-center,
+forgetting scores and EL2N, selected at the set's stored image bytes -- under every label regime
+(:mod:`ddapps.evaluation.regimes`: hard labels, fixed soft labels, online knowledge distillation;
+plus the set's own labels when they are not hard), each with and without DSA augmentation, on one
+or more architectures, over ``n_eval`` paired evaluation seeds. From its own accuracies it computes
+the gain over random per regime and DD-Ranking's LRS and ARS (:mod:`ddapps.bench.card_scores`).
+Bytes stored and compute spent (distillation, selection, teacher) are reported beside each row.
+
+Nothing is chosen on the test split: evaluation trains every network for a fixed number of epochs
+and scores it once on test; the only choice made (the teacher's epoch) uses a validation split
+carved from the training data, which the baselines never select from.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+import torch
+
+from ddapps.budgets import get_budget
+from ddapps.data import Benchmark
+from ddapps.errors import ConfigError
+from ddapps.evaluation import EvalConfig, EvalResult, LabelRegime, evaluate_real, evaluate_synset, regime_bytes
+from ddapps.evaluation.regimes import DEFAULT_TEMPERATURE, LABEL_REGIMES, TEACHER_REGIMES
+from ddapps.methods import METHODS, create_distiller
+from ddapps.nets import net_options
+from ddapps.synthetic import SyntheticSet
+from ddapps.teacher import Teacher, epochs_for
+from ddapps.utils.seeding import derive_seed, make_generator
+
+BASELINES = ("random", "herding", "kcenter", "forgetting", "el2n")
+SET_ROW = "set"
+
+
+@dataclass(frozen=True)
+class CardSettings:
+    """What the card evaluates. ``budget`` names the baselines' selection budget and the evaluation
+    lengths (its ``card`` section); ``None`` values there mean the protocol's defaults."""
+
+    regimes: tuple[str, ...] = ("hard", "soft", "kd")
+    augment: tuple[bool, ...] = (True, False)
+    baselines: tuple[str, ...] = BASELINES
+    nets: tuple[str, ...] = ("convnet",)
+    n_eval: int = 5
+    eval_epochs: int | None = 100
+    real_epochs: int | None = 2
+    real_min_steps: int = 0
+    temperature: float = DEFAULT_TEMPERATURE
+    budget: str = "small"
+    seed: int = 0
+    net_options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.regimes) - set(LABEL_REGIMES))
+        if unknown or not self.regimes:
+            raise ConfigError(f"regimes must be a non-empty subset of {', '.join(LABEL_REGIMES)}, got {unknown}")
+        if "random" not in self.baselines:
+            raise ConfigError("the card measures gains over random: keep 'random' among the baselines")
+        for name in self.baselines:
+            METHODS.get(name)
+        for net in self.nets:
+            net_options(net)  # unknown network: ConfigError naming the choices
+        if self.n_eval < 2:
+            raise ConfigError(f"an interval needs n_eval >= 2 evaluation seeds, got {self.n_eval}")
+        if not self.augment:
+            raise ConfigError("augment must hold True, False or both")
+
+    @property
+    def needs_teacher(self) -> bool:
+        return any(r in TEACHER_REGIMES for r in self.regimes)
+
+
+def baseline_ipc(synset: SyntheticSet, benchmark: Benchmark) -> int:
+    """Real images per class holding the set's stored image floats (at least 1)."""
+    per_image = benchmark.channels * benchmark.image_size[0] * benchmark.image_size[1]
+    stored = sum(t.numel() for t in synset.factors.values()) if synset.images is None else synset.images.numel()
+    return max(1, stored // (per_image * benchmark.num_classes))
+
+
+def select_baselines(
+    benchmark: Benchmark, ipc: int, settings: CardSettings, device: torch.device | str
+) -> dict[str, tuple[SyntheticSet, float]]:
+    """Each baseline's real-image set at ``ipc`` per class, with the seconds its selection took."""
+    budget = get_budget(settings.budget)
+    chosen = {}
+    for name in settings.baselines:
+        start = time.perf_counter()
+        distiller = create_distiller(name, budget.overrides(name, ipc), device=device)
+        synset = distiller.distill(benchmark, ipc, generator=make_generator(derive_seed(settings.seed, "card", name)))
+        chosen[name] = (synset, time.perf_counter() - start)
+    return chosen
+
+
+def _eval_config(settings: CardSettings, net: str, augment: bool, epochs: int | None) -> EvalConfig:
+    accepted = net_options(net)
+    options = {k: v for k, v in settings.net_options.items() if k in accepted}
+    return EvalConfig(net=net, net_options=options, n_eval=settings.n_eval, epochs=epochs, dsa=augment)
+
+
+def card_regimes(synset: SyntheticSet, settings: CardSettings) -> list[str]:
+    """The regimes evaluated: the requested ones, plus ``stored`` when the set's labels are not hard."""
+    regimes = list(settings.regimes)
+    own = synset.soft_labels or synset.eval_protocol.loss != "cross_entropy"
+    if own and "stored" not in regimes:
+        regimes.insert(0, "stored")
+    return regimes
+
+
+def run_card(
+    synset: SyntheticSet,
+    benchmark: Benchmark,
+    settings: CardSettings,
+    *,
+    teacher: Teacher | None = None,
+    device: torch.device | str = "cpu",
+    log: Any = None,
+) -> dict[str, Any]:
+    """Evaluate the set and its baselines; return the card's data (see :mod:`ddapps.bench.card_report`)."""
+    if settings.needs_teacher and teacher is None:
+        raise ConfigError(f"regimes {', '.join(TEACHER_REGIMES)} need a teacher")
+    ipc = baseline_ipc(synset, benchmark)
+    baselines = select_baselines(benchmark, ipc, settings, device)
+    rows: dict[str, SyntheticSet] = {SET_ROW: synset} | {k: v[0] for k, v in baselines.items()}
+    regimes = card_regimes(synset, settings)
+    real_epochs = settings.real_epochs
+    if real_epochs is not None:
+        real_epochs = epochs_for(real_epochs, settings.real_min_steps, len(benchmark.train))
+    results: list[dict[str, Any]] = []
+    real: dict[str, EvalResult] = {}
+    for net in settings.nets:
+        if "hard" in regimes and len(regimes) > 1:  # DD-Ranking's HLR needs the full real data's accuracy
+            config = _eval_config(settings, net, False, real_epochs)
+            real[net] = evaluate_real(benchmark, None, config, seed=settings.seed, device=device)
+        for regime_name in regimes:
+            regime = LabelRegime(
+                regime_name,
+                teacher=teacher if regime_name in TEACHER_REGIMES else None,
+                temperature=settings.temperature,
+            )
+            for augment in settings.augment:
+                config = _eval_config(settings, net, augment, settings.eval_epochs)
+                for row, row_set in rows.items():
+                    result = evaluate_synset(
+                        row_set, benchmark, config, seed=settings.seed, device=device, regime=regime
+                    )
+                    if log is not None:
+                        log(f"card: {net} {regime_name} {'dsa' if augment else 'no-aug'} {row}: {result.mean:.2f}%")
+                    results.append(
+                        {
+                            "net": net,
+                            "regime": regime_name,
+                            "augment": augment,
+                            "row": row,
+                            "accuracies": result.accuracies,
+                            "eval_seconds": result.seconds,
+                            "stored_bytes": regime_bytes(row_set, regime_name),
+                            "protocol": result.protocol,
+                        }
+                    )
+    teacher_floats = sum(p.numel() for p in teacher.net.parameters()) if teacher is not None else 0
+    return {
+        "baseline_ipc": ipc,
+        "regimes": regimes,
+        "results": results,
+        "real_hard": {net: {"accuracies": r.accuracies, "protocol": r.protocol} for net, r in real.items()},
+        "real_epochs": real_epochs,
+        "selection_seconds": {name: seconds for name, (_, seconds) in baselines.items()},
+        "baseline_meta": {
+            name: {"method": s.meta.get("method"), "config": s.meta.get("config")} for name, (s, _) in baselines.items()
+        },
+        "teacher_floats": teacher_floats,
+        "settings": asdict(settings),
+    }
+
+
+def settings_from_budget(budget: str, **changes: Any) -> CardSettings:
+    """Card settings from a budget's ``card`` section and evaluation net options, then ``changes``."""
+    source = get_budget(budget)
+    section = source.section("card")
+    if not section:
+        raise ConfigError(f"budget {budget!r} has no card settings; use small, paper or smoke")
+    values: dict[str, Any] = {
+        "budget": budget,
+        "net_options": source.eval_config().net_options,
+        **{k: section[k] for k in ("n_eval", "eval_epochs", "real_epochs", "real_min_steps") if k in section},
+    }
+    values.update({k: v for k, v in changes.items() if v is not None})
+    return CardSettings(**values)
+
+
+def row_sets(card: dict[str, Any]) -> Sequence[str]:
+    """The card's rows in order: the set, then the baselines."""
+    return list(dict.fromkeys(r["row"] for r in card["results"]))
