@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 
 from ddapps.errors import ConfigError, DataError
 
-IGNORED = ("seed", "mode", "rounds", "threads")
+IGNORED = ("seed", "mode", "rounds", "threads", "_no_wire_bytes")
 """Config keys that may differ between merged runs (rounds: the one-shot modes run one)."""
 FAULT_ONLY = ("quorum", "round-timeout")
 """Keys that change nothing unless a client fails: they may differ between runs without failures."""
@@ -36,6 +36,8 @@ def load_logs(path: Path) -> tuple[dict[str, Any], dict[str, list[Any]]]:
         logs: dict[str, list[Any]] = {}
         for row in doc["rows"]:
             for run in row["runs"]:
+                if any("wire_bytes_up" not in r for r in run["rounds"]):
+                    base = base | {"_no_wire_bytes": True}  # a run from before wire bytes were recorded
                 rounds = [RoundLog(**r) for r in run["rounds"]]
                 log = RunLog(mode=run["mode"], seed=int(run["seed"]), rounds=rounds, privacy=list(run["privacy"]),
                              leakage=list(run.get("leakage", [])))  # fmt: skip
@@ -47,7 +49,7 @@ def load_logs(path: Path) -> tuple[dict[str, Any], dict[str, list[Any]]]:
 
 def merge(runs: Sequence[tuple[dict[str, Any], dict[str, list[Any]]]]) -> tuple[dict[str, Any], dict[str, list[Any]]]:
     """One config and the logs by mode, seeds sorted; refuses differing settings and repeated seeds."""
-    first = runs[0][0]
+    first = {k: v for k, v in runs[0][0].items() if k != "_no_wire_bytes"}
     failed = any(log.failures for _, logs in runs for mode_logs in logs.values() for log in mode_logs)
     ignored = IGNORED if failed else IGNORED + FAULT_ONLY
     merged: dict[str, list[Any]] = {}
@@ -102,10 +104,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
     try:
-        base, logs = merge([load_logs(path) for path in args.run])
+        loaded = [load_logs(path) for path in args.run]
+        base, logs = merge(loaded)
         config = FederatedConfig.from_flat(base)
         args.out.mkdir(parents=True, exist_ok=True)
         command = "python -m ddapps.federated.combine " + " ".join(f"--run {r}" for r in args.run)
+        if any(b.get("_no_wire_bytes") for b, _ in loaded):  # a mean over seeds with missing values would mislead
+            command += "  (wire bytes: n/a, a merged run predates them)"
+            for mode_logs in logs.values():
+                for log in mode_logs:
+                    for entry in log.rounds:
+                        entry.wire_bytes_up = entry.wire_bytes_down = 0
         rows = write_experiment(args.out, config, logs, command=command)
         table = comparisons(rows)
         write_json(args.out / "comparisons.json", table)
