@@ -19,37 +19,36 @@ from typing import Any, Mapping, Sequence
 
 from ddapps.errors import ConfigError, DataError
 
-IGNORED = ("seed", "mode", "rounds", "threads", "_no_wire_bytes")
+IGNORED = ("seed", "mode", "rounds", "threads")
 """Config keys that may differ between merged runs (rounds: the one-shot modes run one)."""
 FAULT_ONLY = ("quorum", "round-timeout")
 """Keys that change nothing unless a client fails: they may differ between runs without failures."""
 BASELINES = ("subset", "fedavg")
 
 
-def load_logs(path: Path) -> tuple[dict[str, Any], dict[str, list[Any]]]:
-    """The base config and the per-mode run logs of one ``results.json``."""
+def load_logs(path: Path) -> tuple[dict[str, Any], dict[str, list[Any]], bool]:
+    """The base config, the per-mode run logs of one ``results.json`` and whether it recorded wire bytes."""
     from ddapps.federated.wire_bytes import RoundLog, RunLog
 
     try:
         doc = json.loads(Path(path).read_text())
         base = doc["config"]["base_config"]
         logs: dict[str, list[Any]] = {}
+        wire = all("wire_bytes_up" in r for row in doc["rows"] for run in row["runs"] for r in run["rounds"])
         for row in doc["rows"]:
             for run in row["runs"]:
-                if any("wire_bytes_up" not in r for r in run["rounds"]):
-                    base = base | {"_no_wire_bytes": True}  # a run from before wire bytes were recorded
                 rounds = [RoundLog(**r) for r in run["rounds"]]
                 log = RunLog(mode=run["mode"], seed=int(run["seed"]), rounds=rounds, privacy=list(run["privacy"]),
                              leakage=list(run.get("leakage", [])))  # fmt: skip
                 logs.setdefault(row["mode"], []).append(log)
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise DataError(f"{path}: not a ddapps federated results.json ({err})") from None
-    return base, logs
+    return base, logs, wire
 
 
 def merge(runs: Sequence[tuple[dict[str, Any], dict[str, list[Any]]]]) -> tuple[dict[str, Any], dict[str, list[Any]]]:
     """One config and the logs by mode, seeds sorted; refuses differing settings and repeated seeds."""
-    first = {k: v for k, v in runs[0][0].items() if k != "_no_wire_bytes"}
+    first = runs[0][0]
     failed = any(log.failures for _, logs in runs for mode_logs in logs.values() for log in mode_logs)
     ignored = IGNORED if failed else IGNORED + FAULT_ONLY
     merged: dict[str, list[Any]] = {}
@@ -105,11 +104,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         loaded = [load_logs(path) for path in args.run]
-        base, logs = merge(loaded)
+        base, logs = merge([(b, mode_logs) for b, mode_logs, _ in loaded])
         config = FederatedConfig.from_flat(base)
         args.out.mkdir(parents=True, exist_ok=True)
         command = "python -m ddapps.federated.combine " + " ".join(f"--run {r}" for r in args.run)
-        if any(b.get("_no_wire_bytes") for b, _ in loaded):  # a mean over seeds with missing values would mislead
+        if not all(wire for _, _, wire in loaded):  # a mean over seeds with missing values would mislead
             command += "  (wire bytes: n/a, a merged run predates them)"
             for mode_logs in logs.values():
                 for log in mode_logs:

@@ -5,7 +5,7 @@ whose five options are ``nni.choice`` mutables labelled ``depth``, ``width``, ``
 ``pool``. When NNI freezes a sample the wrapper turns into a plain ``ConvNet`` built from the same
 code as ``create_net("convnet", ...)``: the searched architectures are the core's. Modules are built
 on the ``meta`` device (no memory, no draw from the global RNG); the evaluator gives them storage
-and initializes them from an explicit generator (:func:`materialize`).
+and initializes them from an explicit generator (:func:`ddapps.nas.scoring.initialize`).
 """
 
 from __future__ import annotations
@@ -15,11 +15,9 @@ from typing import Any
 import nni
 import torch
 from nni.nas.nn.pytorch import ModelSpace, ParametrizedModule
-from torch import nn
 
 from ddapps.nas.space import AXES, SpaceSpec
 from ddapps.nets.convnet import ConvNet
-from ddapps.nets.init import reinitialize_
 
 
 class MutableConvNet(ParametrizedModule, ConvNet, wraps=ConvNet):  # type: ignore[call-arg]  # NNI metaclass
@@ -58,12 +56,3 @@ def sample_to_arch(spec: SpaceSpec, sample: dict[str, Any]) -> dict[str, Any]:
     arch = {axis: sample[axis] for axis in AXES}
     arch["width"] = by_scaled.get(arch["width"], arch["width"])
     return arch
-
-
-def materialize(model: nn.Module, generator: torch.Generator, device: torch.device | str = "cpu") -> nn.Module:
-    """Give ``model`` storage on ``device`` if it lives on ``meta``, then initialize it from ``generator``."""
-    if any(p.is_meta for p in model.parameters()) or any(b.is_meta for b in model.buffers()):
-        model.to_empty(device=device)
-    else:
-        model.to(device)
-    return reinitialize_(model, generator)
