@@ -89,9 +89,9 @@ def test_fc_kernel_on_identical_inputs_is_analytic(weight_var: float, bias_var: 
 def _finite_mlp_params(d: int, width: int, depth: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
     sizes = [d] + [width] * depth
     params = {}
-    for l in range(depth):
-        params[f"w{l}"] = torch.randn(sizes[l + 1], sizes[l], generator=gen, dtype=torch.float64)
-        params[f"b{l}"] = torch.randn(sizes[l + 1], generator=gen, dtype=torch.float64)
+    for i in range(depth):
+        params[f"w{i}"] = torch.randn(sizes[i + 1], sizes[i], generator=gen, dtype=torch.float64)
+        params[f"b{i}"] = torch.randn(sizes[i + 1], generator=gen, dtype=torch.float64)
     params["w_out"] = torch.randn(1, width, generator=gen, dtype=torch.float64)
     params["b_out"] = torch.randn(1, generator=gen, dtype=torch.float64)
     return params
@@ -100,8 +100,8 @@ def _finite_mlp_params(d: int, width: int, depth: int, gen: torch.Generator) -> 
 def _finite_mlp(params: dict[str, torch.Tensor], x: torch.Tensor, depth: int, w: float, b: float):
     """NTK-parameterised MLP: returns (last hidden activations, scalar output)."""
     h = x
-    for l in range(depth):
-        z = math.sqrt(w / h.shape[1]) * h @ params[f"w{l}"].T + math.sqrt(b) * params[f"b{l}"]
+    for i in range(depth):
+        z = math.sqrt(w / h.shape[1]) * h @ params[f"w{i}"].T + math.sqrt(b) * params[f"b{i}"]
         h = torch.relu(z)
     out = math.sqrt(w / h.shape[1]) * h @ params["w_out"].T + math.sqrt(b) * params["b_out"]
     return h, out.squeeze(1)

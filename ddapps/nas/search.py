@@ -155,9 +155,11 @@ def run_experiment(
             experiment.run(port=config.port)
             seconds = time.perf_counter() - start
             models = list(experiment.strategy.list_models(sort=False))
+            ordered = {} if config.engine == "sequential" else _intermediates_in_report_order(experiment)
             trials = [
                 {"trial": i, "sample": dict(m.sample or {}), "status": _status(m), "metric": m.metric,
-                 "intermediates": [float(v) for v in m.metrics.intermediates]}
+                 "intermediates": ordered.get(sample_key(m.sample or {}),
+                                              [float(v) for v in m.metrics.intermediates])}
                 for i, m in enumerate(models)
             ]  # fmt: skip
             top = [{"sample": dict(m.sample), "metric": m.metric} for m in experiment.export_top_models(config.top_k)]
@@ -168,6 +170,35 @@ def run_experiment(
         finally:
             experiment.stop()
     raise AssertionError("unreachable")
+
+
+def sample_key(sample: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """A hashable, order-free key of an NNI architecture sample."""
+    return tuple(sorted((str(k), str(v)) for k, v in sample.items()))
+
+
+def _intermediates_in_report_order(experiment: Any) -> dict[tuple[tuple[str, str], ...], list[float]]:
+    """Each trial's intermediate results in the order the trial reported them, keyed by its sample.
+
+    Under a training service NNI's engine hands intermediates back in the order its manager stored or
+    received them, which is not always the order a trial reported them (seen on a loaded machine:
+    two values of one trial swapped). The manager's records carry the trial's own sequence number;
+    this sorts by it.
+    """
+    import nni
+
+    metrics = experiment.get_job_metrics()
+    ordered = {}
+    for trial in experiment.list_trial_jobs():
+        if len(trial.hyperParameters or []) != 1:
+            continue
+        model = nni.load(nni.dump(trial.hyperParameters[0].parameters))
+        rows = [m for m in metrics.get(trial.trialJobId, []) if m.type == "PERIODICAL"]
+        values = [
+            m.data["default"] if isinstance(m.data, dict) else m.data for m in sorted(rows, key=lambda m: m.sequence)
+        ]
+        ordered[sample_key(dict(getattr(model, "sample", None) or {}))] = [float(v) for v in values]
+    return ordered
 
 
 def run_search(model_space: Any, evaluator: Any, config: SearchConfig, workdir: str | Path) -> SearchResult:

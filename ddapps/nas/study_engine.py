@@ -90,7 +90,7 @@ class NNIScorer:
         from ddapps.nas.evaluator import make_evaluator
         from ddapps.nas.fixed_strategy import FixedSamples
         from ddapps.nas.proxy_data import save_tensors
-        from ddapps.nas.search import run_experiment
+        from ddapps.nas.search import run_experiment, sample_key
 
         folder = self.workdir / f"seed{seed}"
         paths = {
@@ -108,19 +108,15 @@ class NNIScorer:
             self.model_space, evaluator, lambda: FixedSamples(samples, on_first, config.trial_concurrency), config,
             folder / "nni", f"ddapps-study-seed{seed}",
         )  # fmt: skip
-        by_sample = {_sample_key(t["sample"]): t for t in result.trials}
+        by_sample = {sample_key(t["sample"]): t for t in result.trials}
         names = list(data)
         scores = []
         for arch, sample in zip(archs, samples):
-            trial = by_sample.get(_sample_key(sample))
+            trial = by_sample.get(sample_key(sample))
             if trial is None or trial["status"] != "trained":
                 raise ConfigError(f"the NNI trial of {format_arch(arch)} did not finish; see {folder / 'nni'}")
             scores.append(_unpack(trial["intermediates"], names, self.ceiling))
         return scores
-
-
-def _sample_key(sample: dict[str, Any]) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((str(k), str(v)) for k, v in sample.items()))
 
 
 def _unpack(values: list[float], names: list[str], ceiling: bool) -> ArchitectureScore:

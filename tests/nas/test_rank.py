@@ -9,8 +9,8 @@ import torch
 
 from ddapps.errors import ConfigError
 from ddapps.methods import create_distiller
-from ddapps.nas.proxy_data import ProxySpec, random_subset
 from ddapps.nas import stats
+from ddapps.nas.proxy_data import ProxySpec, random_subset
 from ddapps.nas.rank import RankConfig, rank_study
 from ddapps.nas.space import SpaceSpec
 from ddapps.nas.training import StepBudget, train_steps

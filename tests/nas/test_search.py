@@ -62,7 +62,9 @@ def test_evaluator_reports_final_result_in_sequential_experiment(files, tmp_path
 
 def test_regularized_evolution_is_reproducible(files, tmp_path, nni_home) -> None:
     evaluator = make_evaluator(files["synset_path"], files["val_path"], steps=2, batch_size=4)
-    config = SearchConfig(strategy="regularized-evolution", max_trials=5, population_size=3, sample_size=2, mutation_prob=0.5, seed=1)
+    config = SearchConfig(
+        strategy="regularized-evolution", max_trials=5, population_size=3, sample_size=2, mutation_prob=0.5, seed=1
+    )
     runs = [run_search(make_model_space(TINY, 1, 3, (8, 8)), evaluator, config, tmp_path / f"nni{i}") for i in range(2)]
     assert [t["sample"] for t in runs[0].trials] == [t["sample"] for t in runs[1].trials]
     assert [t["metric"] for t in runs[0].trials] == [t["metric"] for t in runs[1].trials]
@@ -103,7 +105,9 @@ def test_the_remote_engine_is_configured_from_a_machines_file(tmp_path) -> None:
     key = tmp_path / "id_test"
     key.write_text("not a real key")
     machines = tmp_path / "machines.json"
-    machines.write_text(json.dumps([{"host": "10.0.0.5", "user": "me", "ssh_key_file": str(key), "python_path": "/opt/venv/bin"}]))
+    machines.write_text(
+        json.dumps([{"host": "10.0.0.5", "user": "me", "ssh_key_file": str(key), "python_path": "/opt/venv/bin"}])
+    )
     config = SearchConfig(strategy="random", engine="remote", machines=str(machines), trial_concurrency=4)
     exp = experiment_config(config, tmp_path / "nni")
     assert exp.training_service.platform == "remote" and exp.trial_concurrency == 4
@@ -113,3 +117,25 @@ def test_the_remote_engine_is_configured_from_a_machines_file(tmp_path) -> None:
     machines.write_text('{"host": "x"}')
     with pytest.raises(ConfigError, match="--machines"):
         experiment_config(config, tmp_path / "nni")
+
+
+def test_training_service_intermediates_come_back_in_the_trials_report_order() -> None:
+    """NNI's manager may hand a trial's intermediates back out of order; the sequence number rules."""
+    from types import SimpleNamespace
+
+    import nni
+
+    from ddapps.nas.search import _intermediates_in_report_order, sample_key
+
+    class Sampled:
+        def __init__(self, sample: dict) -> None:
+            self.sample = sample
+
+    def metric(seq: int, value: object, kind: str = "PERIODICAL") -> SimpleNamespace:
+        return SimpleNamespace(type=kind, sequence=seq, data=value)
+
+    params = SimpleNamespace(parameters=nni.trace(Sampled)({"op": "conv"}))
+    trial = SimpleNamespace(trialJobId="t1", hyperParameters=[params])
+    stored = {"t1": [metric(2, 0.47), metric(0, 50.0), metric(0, 50.0, "FINAL"), metric(1, {"default": 33.3})]}
+    experiment = SimpleNamespace(get_job_metrics=lambda: stored, list_trial_jobs=lambda: [trial])
+    assert _intermediates_in_report_order(experiment) == {sample_key({"op": "conv"}): [50.0, 33.3, 0.47]}
