@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,18 @@ def add_core_parsers(sub: Any) -> None:
     )
     speed.add_argument("--out", type=Path, default=Path("runs/bench-speed"))
     add_run_args(speed)
+    ev = bsub.add_parser("eval", help="the evaluation protocol: networks one at a time vs batched, same seeds")
+    ev.add_argument("set", type=Path, nargs="?", default=None, help="a synthetic set (default: random real, --ipc)")
+    add_data_args(ev, default="digits")
+    ev.add_argument("--ipc", type=int, default=10, help="images per class of the default random real set")
+    ev.add_argument("--n-eval", type=int, default=5, help="networks per evaluation")
+    ev.add_argument("--epochs", type=int, default=300)
+    ev.add_argument("--repeats", type=int, default=2, help="evaluations per mode (the order alternates)")
+    ev.add_argument("--no-dsa", action="store_true", help="train without DSA augmentation")
+    ev.add_argument("--net", default="convnet")
+    ev.add_argument("--net-options", type=json.loads, default=None, help="JSON, e.g. '{\"width\": 32}'")
+    ev.add_argument("--out", type=Path, default=Path("runs/bench-eval"))
+    add_run_args(ev)
     _attach_handlers(sub)
 
 
@@ -219,6 +232,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.bench == "speed":
         return cmd_bench_speed(args)
+    if args.bench == "eval":
+        return cmd_bench_eval(args)
     device = setup_run(args)
     budget = with_eval(get_budget(args.budget), n_eval=args.n_eval)
     methods = benchmark_methods() if args.methods == ["all"] else args.methods
@@ -263,6 +278,44 @@ def cmd_bench_speed(args: argparse.Namespace) -> int:
     )  # one log line per run, not a bar
     print(format_table([display_row(r) for r in rows], COLUMNS))
     return 0
+
+
+def cmd_bench_eval(args: argparse.Namespace) -> int:
+    from ddapps.bench.eval_speed import EvalBenchSettings, bench_eval
+    from ddapps.methods import create_distiller
+    from ddapps.methods.base import check_ipc
+    from ddapps.synthetic import SyntheticSet
+    from ddapps.utils.seeding import make_generator
+
+    device = setup_run(args)
+    settings = EvalBenchSettings(n_eval=args.n_eval, epochs=args.epochs, repeats=args.repeats, dsa=not args.no_dsa,
+                                 net=args.net, net_options=args.net_options)  # fmt: skip
+    benchmark = load_benchmark(args)
+    if args.set is None:
+        check_ipc(benchmark, args.ipc)
+        synset = create_distiller("random").distill(benchmark, args.ipc, generator=make_generator(args.seed))
+        name = f"random real, IPC {args.ipc}, seed {args.seed}"
+    else:
+        synset, name = SyntheticSet.load(args.set), str(args.set)
+    seconds = 2 * args.repeats * _one_network_estimate(synset, benchmark, settings, device)
+    print(f"estimated time: about {seconds / 60:.1f} min ({2 * args.repeats} evaluations)", flush=True)
+    bench_eval(synset, benchmark, settings, args.out, seed=args.seed, device=device, set_name=name)
+    return 0
+
+
+def _one_network_estimate(synset: Any, benchmark: Any, settings: Any, device: Any) -> float:
+    """Seconds of one evaluation: one network trained for 1 and for 3 epochs (sequential), the
+    difference is two epochs' cost, the 1-epoch run's remainder the cost of testing and set-up."""
+    from dataclasses import replace
+
+    from ddapps.evaluation import evaluate_synset
+
+    one, three = (
+        evaluate_synset(synset, benchmark, replace(settings.config(False), n_eval=1, epochs=e), device=device).seconds
+        for e in (1, 3)
+    )
+    per_epoch = max(0.0, three - one) / 2
+    return settings.n_eval * (per_epoch * settings.epochs + max(0.0, one - per_epoch))
 
 
 COMMANDS = {"list": cmd_list, "distill": cmd_distill, "evaluate": cmd_evaluate, "demo": cmd_demo, "bench": cmd_bench}

@@ -22,6 +22,7 @@ from torch import Tensor
 from ddapps.augment import DSA, default_strategy
 from ddapps.data import Benchmark
 from ddapps.errors import ConfigError
+from ddapps.evaluation.batched import accuracies_batched, can_batch, train_classifiers_batched
 from ddapps.evaluation.regimes import LabelRegime
 from ddapps.evaluation.training import TrainSettings, test_accuracy, train_classifier
 from ddapps.nets import create_net
@@ -43,6 +44,16 @@ class EvalConfig:
     batch_size: int = 256
     dsa: bool = True
     dsa_strategy: str | None = None
+    batched: bool | None = None
+    """Train the ``n_eval`` networks together as one batched model (:mod:`ddapps.evaluation.batched`),
+    or (``False``) one after another; ``None``: batched on an accelerator, one after another on a CPU,
+    where a single network's convolutions already run near the cores' arithmetic peak and the batched
+    model measured slower (``docs/performance.md``). Same seeds either way; values agree to float
+    rounding."""
+
+    def batches_on(self, device: torch.device | str) -> bool:
+        """Whether networks train together on ``device`` (see ``batched``)."""
+        return torch.device(device).type != "cpu" if self.batched is None else self.batched
 
     def __post_init__(self) -> None:
         if self.n_eval < 1:
@@ -115,31 +126,33 @@ def evaluate_tensors(
     )
     strategy = config.dsa_strategy or default_strategy(benchmark.name)
     augment = DSA(strategy) if config.dsa else None
-    accuracies = []
     start = time.perf_counter()
-    for run in range(config.n_eval):
-        gen = make_generator(derive_seed(seed, "eval", config.net, run))
-        net = create_net(
-            config.net,
-            benchmark.channels,
-            benchmark.num_classes,
-            benchmark.image_size,
-            generator=gen,
+    generators = [make_generator(derive_seed(seed, "eval", config.net, run)) for run in range(config.n_eval)]
+    nets = [
+        create_net(
+            config.net, benchmark.channels, benchmark.num_classes, benchmark.image_size, generator=gen,
             **config.net_options,
         )
-        train_classifier(
-            net,
-            images,
-            labels,
-            settings,
-            generator=gen,
-            augment=augment,
-            device=device,
-            progress=progress,
-            relabel=relabel,
-        )
-        accuracies.append(test_accuracy(net, benchmark.test.images, benchmark.test.labels, device=device))
+        for gen in generators
+    ]  # fmt: skip
+    test = benchmark.test
+    batched = config.batches_on(device) and can_batch(nets)
+    if batched:
+        train_classifiers_batched(
+            nets, images, labels, settings, generators=generators, augment=augment, device=device,
+            progress=progress, relabel=relabel,
+        )  # fmt: skip
+        accuracies = accuracies_batched(nets, test.images, test.labels, device=device)
+    else:
+        accuracies = []
+        for net, gen in zip(nets, generators):
+            train_classifier(
+                net, images, labels, settings, generator=gen, augment=augment, device=device, progress=progress,
+                relabel=relabel,
+            )  # fmt: skip
+            accuracies.append(test_accuracy(net, test.images, test.labels, device=device))
     protocol = asdict(settings) | {"dsa_strategy": strategy if config.dsa else "none", "seed": seed}
+    protocol["batched"] = batched
     protocol |= regime.describe()
     return EvalResult(net=config.net, accuracies=accuracies, seconds=time.perf_counter() - start, protocol=protocol)
 
