@@ -65,3 +65,23 @@ def test_bench_core_trains_experts_once_per_dataset(tmp_path: Path) -> None:
     stamp = cached[0].stat().st_mtime_ns
     bench_core(fake_benchmark(), ["mtt"], [2], get_budget("smoke"), tmp_path, progress=False)
     assert cached[0].stat().st_mtime_ns == stamp  # reused, not retrained
+
+
+def test_bench_core_card_puts_each_ipc_sets_on_one_card(tmp_path: Path) -> None:
+    from ddapps.bench.card import CardSettings
+
+    card = CardSettings(regimes=("hard",), augment=(False,), baselines=("random",), nets=("mlp",), n_eval=2,
+                        eval_epochs=1, budget="smoke")  # fmt: skip
+    budget = get_budget("smoke")
+    bench_core(fake_benchmark(), ["random", "dm", "herding"], [1, 2], budget, tmp_path, progress=False, card=card)
+    for ipc in (1, 2):
+        data = json.loads((tmp_path / f"card_ipc{ipc}" / "card.json").read_text())
+        assert data["set_rows"] == ["dm", "herding"] and data["baseline_ipc"] == ipc  # random is the baseline row
+        assert {r["row"] for r in data["results"]} == {"dm", "herding", "random"}
+        assert data["sets"]["dm"]["distill_seconds"] is not None
+    assert (tmp_path / "sets" / "dm_ipc2.safetensors").is_file()
+    (tmp_path / "sets" / "dm_ipc1.safetensors").unlink()  # resume reruns a pair whose set the card needs
+    stamp = (tmp_path / "pairs" / "dm_ipc2.json").stat().st_mtime_ns
+    bench_core(fake_benchmark(), ["dm"], [1, 2], budget, tmp_path, progress=False, resume=True, card=card)
+    assert (tmp_path / "sets" / "dm_ipc1.safetensors").is_file()
+    assert (tmp_path / "pairs" / "dm_ipc2.json").stat().st_mtime_ns == stamp

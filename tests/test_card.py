@@ -113,3 +113,39 @@ def test_budgets_hold_teacher_and_card_settings(budget):
 
     assert {"net", "net_options", "epochs"} <= set(get_budget(budget).section("teacher"))
     assert settings_from_budget(budget).n_eval >= 2
+
+
+def test_several_sets_share_one_card_and_its_baselines():
+    real = fake_benchmark()
+    idx = torch.cat([real.train.class_indices(c)[:2] for c in range(3)])
+    first = SyntheticSet(images=real.train.images[idx], labels=real.train.labels[idx], num_classes=3)
+    second = SyntheticSet(images=real.train.images[idx + 1], labels=real.train.labels[idx + 1], num_classes=3)
+    settings = CardSettings(
+        regimes=("hard",), baselines=("random",), nets=("mlp",), n_eval=2, eval_epochs=2, budget="smoke"
+    )
+    card = score_card(run_card({"a": first, "b": second}, real, settings))
+    assert card["set_rows"] == ["a", "b"]
+    rows = [r["row"] for r in card["results"]]
+    assert sorted(set(rows)) == ["a", "b", "random"] and rows.count("random") == rows.count("a") == 2
+    assert {s["row"] for s in card["scores"]} == {"a", "b"}
+    with pytest.raises(ConfigError, match="same image bytes"):
+        run_card({"a": first, "b": SyntheticSet(images=real.train.images[:3], labels=torch.arange(3), num_classes=3)},
+                 real, settings)  # fmt: skip
+    with pytest.raises(ConfigError, match="baseline's name"):
+        run_card({"random": first}, real, settings)
+
+
+def test_command_takes_several_sets(tmp_path, capsys):
+    args = ["--dataset", "digits", "--budget", "smoke", "--baselines", "random", "--nets", "mlp", "--quiet",
+            "--regimes", "hard", "--augment", "none"]  # fmt: skip
+    for method in ("random", "herding"):
+        assert main(["distill", "--dataset", "digits", "--method", method, "--ipc", "1", "--n-eval", "0",
+                     "--out", str(tmp_path / method), "--quiet"]) == 0  # fmt: skip
+    capsys.readouterr()
+    sets = [str(tmp_path / "random"), str(tmp_path / "herding")]
+    assert main(["card", *sets, *args, "--baselines", "kcenter,random", "--out", str(tmp_path / "card")]) == 0
+    out = capsys.readouterr().out
+    data = json.loads((tmp_path / "card" / "card.json").read_text())
+    assert data["set_rows"] == ["random-set", "herding"] and set(data["sets"]) == set(data["set_rows"])
+    assert "random-set mlp hard: gain over random" in out and "herding mlp hard: gain over random" in out
+    assert "* Set `herding`:" in (tmp_path / "card" / "card.md").read_text()

@@ -1,11 +1,13 @@
-"""``ddapps card``: the honest evaluation card of one synthetic set.
+"""``ddapps card``: the honest evaluation card of one or more synthetic sets.
 
 The card answers the usual critiques of dataset-distillation results (DD-Ranking, Li et al.,
 arXiv 2505.13300): it evaluates the set *and* real-image baselines -- random, herding, k-center,
 forgetting scores and EL2N, selected at the set's stored image bytes -- under every label regime
 (:mod:`ddapps.evaluation.regimes`: hard labels, fixed soft labels, online knowledge distillation;
 plus the set's own labels when they are not hard), each with and without DSA augmentation, on one
-or more architectures, over ``n_eval`` paired evaluation seeds. From its own accuracies it computes
+or more architectures, over ``n_eval`` paired evaluation seeds. Several sets of equal image bytes
+(e.g. DM, DSA, SRe2L and RDED at one IPC) share one card: the baselines are selected and evaluated
+once, every row under the same seeds. From its own accuracies it computes
 the gain over random per regime and DD-Ranking's LRS and ARS (:mod:`ddapps.bench.card_scores`).
 Bytes stored and compute spent (distillation, selection, teacher) are reported beside each row.
 
@@ -18,7 +20,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 import torch
 
@@ -30,7 +33,7 @@ from ddapps.evaluation.regimes import DEFAULT_TEMPERATURE, LABEL_REGIMES, TEACHE
 from ddapps.methods import METHODS, create_distiller
 from ddapps.nets import net_options
 from ddapps.synthetic import SyntheticSet
-from ddapps.teacher import Teacher, epochs_for
+from ddapps.teacher import Teacher, check_teacher, epochs_for, load_teacher, train_and_save_teacher
 from ddapps.utils.seeding import derive_seed, make_generator
 
 BASELINES = ("random", "herding", "kcenter", "forgetting", "el2n")
@@ -102,17 +105,37 @@ def _eval_config(settings: CardSettings, net: str, augment: bool, epochs: int | 
     return EvalConfig(net=net, net_options=options, n_eval=settings.n_eval, epochs=epochs, dsa=augment)
 
 
-def card_regimes(synset: SyntheticSet, settings: CardSettings) -> list[str]:
-    """The regimes evaluated: the requested ones, plus ``stored`` when the set's labels are not hard."""
+def card_regimes(synsets: SyntheticSet | Sequence[SyntheticSet], settings: CardSettings) -> list[str]:
+    """The regimes evaluated: the requested ones, plus ``stored`` when a set's labels are not hard."""
+    sets = [synsets] if isinstance(synsets, SyntheticSet) else list(synsets)
     regimes = list(settings.regimes)
-    own = synset.soft_labels or synset.eval_protocol.loss != "cross_entropy"
+    own = any(s.soft_labels or s.eval_protocol.loss != "cross_entropy" for s in sets)
     if own and "stored" not in regimes:
         regimes.insert(0, "stored")
     return regimes
 
 
+def card_rows(synsets: SyntheticSet | Mapping[str, SyntheticSet], settings: CardSettings) -> dict[str, SyntheticSet]:
+    """The set rows by name: one set is the row ``set``; named sets must not take a baseline's name."""
+    named = {SET_ROW: synsets} if isinstance(synsets, SyntheticSet) else dict(synsets)
+    if not named:
+        raise ConfigError("the card needs at least one synthetic set")
+    clash = sorted(set(named) & set(settings.baselines))
+    if clash:
+        raise ConfigError(f"set rows {clash} share a baseline's name; name them differently")
+    return named
+
+
+def shared_baseline_ipc(named: Mapping[str, SyntheticSet], benchmark: Benchmark) -> int:
+    """The baselines' images per class, equal for every set on one card (equal stored image bytes)."""
+    ipcs = {name: baseline_ipc(s, benchmark) for name, s in named.items()}
+    if len(set(ipcs.values())) > 1:
+        raise ConfigError(f"sets on one card must store the same image bytes; real images per class: {ipcs}")
+    return next(iter(ipcs.values()))
+
+
 def run_card(
-    synset: SyntheticSet,
+    synsets: SyntheticSet | Mapping[str, SyntheticSet],
     benchmark: Benchmark,
     settings: CardSettings,
     *,
@@ -120,13 +143,15 @@ def run_card(
     device: torch.device | str = "cpu",
     log: Any = None,
 ) -> dict[str, Any]:
-    """Evaluate the set and its baselines; return the card's data (see :mod:`ddapps.bench.card_report`)."""
+    """Evaluate the sets (one set, or several by row name) and the baselines selected once at their
+    stored image bytes; return the card's data (see :mod:`ddapps.bench.card_report`)."""
     if settings.needs_teacher and teacher is None:
         raise ConfigError(f"regimes {', '.join(TEACHER_REGIMES)} need a teacher")
-    ipc = baseline_ipc(synset, benchmark)
+    named = card_rows(synsets, settings)
+    ipc = shared_baseline_ipc(named, benchmark)
     baselines = select_baselines(benchmark, ipc, settings, device)
-    rows: dict[str, SyntheticSet] = {SET_ROW: synset} | {k: v[0] for k, v in baselines.items()}
-    regimes = card_regimes(synset, settings)
+    rows: dict[str, SyntheticSet] = named | {k: v[0] for k, v in baselines.items()}
+    regimes = card_regimes(list(named.values()), settings)
     real_epochs = settings.real_epochs
     if real_epochs is not None:
         real_epochs = epochs_for(real_epochs, settings.real_min_steps, len(benchmark.train))
@@ -164,6 +189,7 @@ def run_card(
                     )
     teacher_floats = sum(p.numel() for p in teacher.net.parameters()) if teacher is not None else 0
     return {
+        "set_rows": list(named),
         "baseline_ipc": ipc,
         "regimes": regimes,
         "results": results,
@@ -194,5 +220,50 @@ def settings_from_budget(budget: str, **changes: Any) -> CardSettings:
 
 
 def row_sets(card: dict[str, Any]) -> Sequence[str]:
-    """The card's rows in order: the set, then the baselines."""
+    """The card's rows in order: the sets, then the baselines."""
     return list(dict.fromkeys(r["row"] for r in card["results"]))
+
+
+def card_teacher(
+    path: Path | None,
+    benchmark: Benchmark,
+    synsets: Sequence[SyntheticSet],
+    budget: str,
+    train_to: Path,
+    *,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> tuple[Teacher, dict[str, Any]]:
+    """The card's teacher and where it came from: loaded from ``path`` and checked against every set
+    (class map, dataset, the hash a set records), or -- when no set records a teacher -- trained with
+    the budget's ``teacher`` settings and saved to ``train_to``."""
+    if path is not None:
+        teacher = load_teacher(path, expect_classes=list(benchmark.class_names))
+        if teacher.dataset != benchmark.name:
+            raise ConfigError(f"teacher {path} was trained on {teacher.dataset}, not {benchmark.name}")
+        for synset in synsets:
+            check_teacher(synset, teacher, required=False)
+        return teacher, {"origin": f"loaded from {path}"}
+    for synset in synsets:
+        if synset.meta.get("teacher_hash"):
+            raise ConfigError(f"a set was made with teacher {synset.meta['teacher_hash'][:12]}: pass it with --teacher")
+    section = get_budget(budget).section("teacher")
+    epochs = epochs_for(section["epochs"], section.get("min_steps", 0), len(benchmark.train))
+    teacher, report = train_and_save_teacher(
+        benchmark, train_to, section["net"], section["net_options"],
+        epochs=epochs, seed=seed, device=device, lr=section.get("lr", 0.01),
+    )  # fmt: skip
+    origin = (
+        f"trained here for {report['epochs']} epochs (epoch {report['best_epoch']} kept by validation accuracy "
+        f"{report['val_accuracy']:.2f}%) in {report['seconds']:.0f} s, saved to {train_to.name}"
+    )
+    return teacher, {"origin": origin, "train_seconds": report["seconds"], "val_accuracy": report["val_accuracy"]}
+
+
+def teacher_info(teacher: Teacher | None, origin: dict[str, Any]) -> dict[str, Any] | None:
+    """The card's ``teacher`` entry: net, options, hash, parameter count and origin."""
+    if teacher is None:
+        return None
+    parameters = sum(p.numel() for p in teacher.net.parameters())
+    info = {"net_name": teacher.net_name, "net_options": teacher.net_options, "hash": teacher.hash}
+    return info | {"parameters": parameters, **origin}

@@ -80,8 +80,13 @@ def _scores_table(card: dict[str, Any]) -> str:
     return format_table(lines, ["net", "row", "regime", "IOR (points)", "HLR (points)", "LRS", "ARS"])
 
 
+def set_infos(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Provenance of each set row: ``card["sets"]`` by row, or the one ``card["set"]`` as row ``set``."""
+    return card.get("sets") or {"set": card["set"]}
+
+
 def _cost_table(card: dict[str, Any]) -> str:
-    seconds = card["selection_seconds"] | {"set": card["set"].get("distill_seconds")}
+    seconds = card["selection_seconds"] | {row: info.get("distill_seconds") for row, info in set_infos(card).items()}
     lines: dict[str, dict[str, Any]] = {}
     for c in card["cells"]:
         line = lines.setdefault(c["row"], {"row": c["row"], "eval seconds": 0.0})
@@ -104,21 +109,32 @@ def card_markdown(card: dict[str, Any], command: str) -> str:
             f"`{teacher['net_name']}` {teacher['net_options']}, hash `{teacher['hash'][:16]}...`, "
             f"{teacher['parameters']} parameters (needed at training time by the kd regime); {teacher['origin']}."
         )
+    infos = set_infos(card)
+    set_lines = [
+        f"* Set `{row}`: `{info.get('path')}` ({info.get('method')}, IPC {info.get('ipc')})."
+        for row, info in infos.items()
+    ]
     lines = [
-        f"# Evaluation card: {card['set'].get('method')} on {data['name']}",
+        f"# Evaluation card: {', '.join(str(i.get('method')) for i in infos.values())} on {data['name']}",
         "",
         f"Command: `{command}`",
         "",
-        f"* Set: `{card['set'].get('path')}` ({card['set'].get('method')}, IPC {card['set'].get('ipc')}); "
-        f"baselines select {card['baseline_ipc']} real images per class (the set's stored image bytes), "
+        *set_lines,
+        f"* Baselines select {card['baseline_ipc']} real images per class (the sets' stored image bytes), "
         f"budget `{s['budget']}`.",
         f"* Teacher: {teacher_line}",
         f"* Evaluation: nets {', '.join(s['nets'])}; {s['n_eval']} seeds per cell, paired across rows (same "
         f"initialisations and augmentation draws); {epochs} epochs; soft and kd at temperature {s['temperature']}. "
         "Intervals are 95% Student-t over evaluation seeds (one set, one selection per baseline).",
-        f"* No test-set selection: a validation split of {data['n_val']} images carved from the training data "
-        f"chooses the teacher's epoch; the baselines select from the remaining {data['n_train']} training images; "
-        "every evaluation network trains for the fixed epochs and is scored once on the "
+        "* No test-set selection: "
+        + (
+            f"a validation split of {data['n_val']} images carved from the training data chooses the teacher's "
+            f"epoch; the baselines select from the remaining {data['n_train']} training images; "
+            if data.get("n_val")
+            else f"no validation split (nothing is chosen: every epoch count is fixed, the teacher's included); "
+            f"the baselines select from the {data['n_train']} training images; "
+        )
+        + "every evaluation network trains for the fixed epochs and is scored once on the "
         f"{data['n_test']}-image test split. Nothing on this card was chosen by test accuracy.",
         "",
         "## Accuracy (%)",
@@ -169,7 +185,7 @@ def save_card_figure(card: dict[str, Any], path: Path) -> None:
         ax.bar(xs, means, width, yerr=errors, capsize=2, label=row)
     ax.set_xticks(range(len(columns)), columns, rotation=20)
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"{card['dataset']['name']}, {net}: set vs baselines (95% intervals)")
+    ax.set_title(f"{card['dataset']['name']}, {net}: sets vs baselines (95% intervals)")
     ax.legend(fontsize=7, ncol=2)
     save_figure(fig, path)
 

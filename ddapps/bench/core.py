@@ -11,6 +11,8 @@ from typing import Any, Sequence
 import torch
 from tqdm.auto import tqdm
 
+from ddapps.bench.card import CardSettings
+from ddapps.bench.core_card import set_path, write_cards
 from ddapps.budgets import Budget, with_expert_cache
 from ddapps.data import Benchmark
 from ddapps.methods.base import check_ipc
@@ -43,12 +45,16 @@ def bench_core(
     command: str = "bench core",
     progress: bool = True,
     resume: bool = False,
+    card: CardSettings | None = None,
+    card_teacher: Path | None = None,
 ) -> list[dict[str, Any]]:
     """Run every (method, ipc) pair under ``budget``; write the outputs into ``out``; return rows.
 
     Each finished pair is saved at once to ``out/pairs/<method>_ipc<k>.json`` (with the settings
     that produced it). With ``resume=True`` a pair whose file holds the same settings is reused
-    instead of rerun, so an interrupted hour-long benchmark continues where it stopped.
+    instead of rerun, so an interrupted hour-long benchmark continues where it stopped. With
+    ``card`` every set is also kept (``out/sets/``) and each IPC's sets get one evaluation card
+    (``out/card_ipc<k>/``, :mod:`ddapps.bench.core_card`).
     """
     from ddapps.methods import METHODS
 
@@ -62,6 +68,8 @@ def bench_core(
         settings = _pair_settings(benchmark, method, ipc, budget, seed)
         pair_file = out / "pairs" / f"{method}_ipc{ipc}.json"
         done = _finished_pair(pair_file, settings) if resume else None
+        if done is not None and card is not None and not set_path(out, method, ipc).is_file():
+            done = None  # the card needs the set itself
         if done is not None:
             rows.append(done)
             continue
@@ -76,6 +84,8 @@ def bench_core(
             progress=progress,
         )
         save_grid(result.synset, out / "grids" / f"{method}_ipc{ipc}.png", class_names=benchmark.class_names)
+        if card is not None:
+            result.synset.save(set_path(out, method, ipc))
         row = result.row(benchmark.name) | {"budget": budget.name}
         write_json(pair_file, {"settings": settings, "row": row})
         rows.append(row)
@@ -114,6 +124,9 @@ def bench_core(
     )
     save_accuracy_plot(rows, out / "accuracy_vs_ipc.png", title=f"{benchmark.name}, budget {budget.name}")
     write_run(out, command, config, device, rows, report)
+    if card is not None:
+        log = (lambda line: tqdm.write(line)) if progress else None
+        write_cards(benchmark, rows, out, card, teacher_path=card_teacher, device=device, log=log)
     return rows
 
 

@@ -1,11 +1,13 @@
-"""``ddapps card``: evaluate a synthetic set against real-image baselines under every label regime.
+"""``ddapps card``: evaluate synthetic sets against real-image baselines under every label regime.
 
     ddapps card runs/mnist-dm10/synset.safetensors --dataset mnist --out runs/mnist-dm10/card
+    ddapps card runs/dm runs/dsa runs/sre2l runs/rded --dataset cifar10 --teacher t.safetensors --out runs/card
     ddapps card SET --dataset cifar10 --teacher teachers/c10.safetensors --nets convnet,resnet18,vgg11,mlp
 
 Writes ``card.md`` (tables), ``card.json`` (every accuracy) and ``card.png`` into ``--out``. Without
 ``--teacher`` a teacher is trained with the budget's ``teacher`` settings (``OUT/teacher.safetensors``)
-unless the set records one, which must then be passed. See docs/evaluation.md.
+unless a set records one, which must then be passed. Several sets share one card (one row each, named
+by method; the baselines selected and evaluated once). See docs/evaluation.md.
 """
 
 from __future__ import annotations
@@ -15,8 +17,6 @@ import json
 import logging
 from pathlib import Path
 from typing import Any
-
-from ddapps.errors import ConfigError
 
 log = logging.getLogger("ddapps.card")
 AUGMENT = {"both": (True, False), "dsa": (True,), "none": (False,)}
@@ -28,7 +28,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     from ddapps.cli.common import add_data_args, add_run_args, str_list
 
     p = subparsers.add_parser("card", help="the honest evaluation card of a synthetic set")
-    p.add_argument("set", type=Path, help="a .safetensors synthetic set (or a folder holding synset.safetensors)")
+    p.add_argument(
+        "sets", type=Path, nargs="+", metavar="SET",
+        help="one or more .safetensors synthetic sets (or folders holding synset.safetensors) of equal image bytes",
+    )  # fmt: skip
     add_data_args(p)
     p.add_argument("--out", required=True, type=Path, help="folder for card.md, card.json, card.png")
     p.add_argument("--teacher", type=Path, default=None, help="teacher file (ddapps teacher); default: train one")
@@ -69,35 +72,25 @@ def _set_info(path: Path, synset: Any) -> dict[str, Any]:
     return info
 
 
-def _teacher(args: argparse.Namespace, benchmark: Any, synset: Any, budget: str, device: Any) -> tuple[Any, dict]:
-    """The card's teacher: loaded and checked, or trained with the budget's settings."""
-    from ddapps.budgets import get_budget
-    from ddapps.teacher import check_teacher, epochs_for, load_teacher, train_and_save_teacher
-
-    if args.teacher is not None:
-        teacher = load_teacher(args.teacher, expect_classes=list(benchmark.class_names))
-        if teacher.dataset != benchmark.name:
-            raise ConfigError(f"teacher {args.teacher} was trained on {teacher.dataset}, not {benchmark.name}")
-        check_teacher(synset, teacher, required=False)
-        return teacher, {"origin": f"loaded from {args.teacher}"}
-    if synset.meta.get("teacher_hash"):
-        raise ConfigError(f"the set was made with teacher {synset.meta['teacher_hash'][:12]}: pass it with --teacher")
-    section = get_budget(budget).section("teacher")
-    epochs = epochs_for(section["epochs"], section.get("min_steps", 0), len(benchmark.train))
-    teacher, report = train_and_save_teacher(
-        benchmark, args.out / "teacher.safetensors", section["net"], section["net_options"],
-        epochs=epochs, seed=args.seed, device=device, lr=section.get("lr", 0.01),
-    )  # fmt: skip
-    origin = (
-        f"trained here for {report['epochs']} epochs (epoch {report['best_epoch']} kept by validation accuracy "
-        f"{report['val_accuracy']:.2f}%) in {report['seconds']:.0f} s, saved to OUT/teacher.safetensors"
-    )
-    return teacher, {"origin": origin, "train_seconds": report["seconds"], "val_accuracy": report["val_accuracy"]}
+def row_names(paths: list[Path], synsets: list[Any], reserved: tuple[str, ...]) -> list[str]:
+    """Row names: ``set`` for a single set; otherwise each set's method (or file stem), made unique and
+    kept apart from the baselines' names (``reserved``: a random set becomes ``random-set``)."""
+    if len(synsets) == 1:
+        return ["set"]
+    names: list[str] = []
+    for path, synset in zip(paths, synsets):
+        base = str(synset.meta.get("method") or (path.name if path.is_dir() else path.stem))
+        base = f"{base}-set" if base in reserved else base
+        name, k = base, 2
+        while name in names:
+            name, k = f"{base}-{k}", k + 1
+        names.append(name)
+    return names
 
 
 def run(args: argparse.Namespace) -> int:
     """Build the card ``args`` describe; return the exit status."""
-    from ddapps.bench.card import run_card, settings_from_budget
+    from ddapps.bench.card import card_teacher, run_card, settings_from_budget, teacher_info
     from ddapps.bench.card_report import score_card, write_card
     from ddapps.cli.common import load_benchmark, setup_run
     from ddapps.evaluation.protocol import check_compatible
@@ -117,23 +110,35 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
     )  # validated before any data loads
     device = setup_run(args)
-    synset = SyntheticSet.load(args.set)
+    synsets = [SyntheticSet.load(path) for path in args.sets]
     benchmark = load_benchmark(args, val_fraction=args.val_fraction)
-    check_compatible(synset, benchmark)
-    teacher, teacher_info = None, None
+    for synset in synsets:
+        check_compatible(synset, benchmark)
+    names = row_names(args.sets, synsets, settings.baselines)
+    teacher, origin = None, dict[str, Any]()
     if settings.needs_teacher:
-        teacher, origin = _teacher(args, benchmark, synset, args.budget, device)
-        parameters = sum(p.numel() for p in teacher.net.parameters())
-        teacher_info = {"net_name": teacher.net_name, "net_options": teacher.net_options, "hash": teacher.hash}
-        teacher_info |= {"parameters": parameters, **origin}
-    card = run_card(synset, benchmark, settings, teacher=teacher, device=device, log=None if args.quiet else log.info)
-    card |= {"set": _set_info(args.set, synset), "dataset": benchmark.describe(), "teacher": teacher_info}
+        teacher, origin = card_teacher(
+            args.teacher,
+            benchmark,
+            synsets,
+            args.budget,
+            args.out / "teacher.safetensors",
+            seed=args.seed,
+            device=device,
+        )
+    named = dict(zip(names, synsets))
+    card = run_card(named, benchmark, settings, teacher=teacher, device=device, log=None if args.quiet else log.info)
+    infos = {name: _set_info(path, synset) for name, path, synset in zip(names, args.sets, synsets)}
+    card |= {"sets": infos, "dataset": benchmark.describe(), "teacher": teacher_info(teacher, origin)}
+    if len(infos) == 1:
+        card["set"] = infos["set"]
     card = score_card(card)
     write_card(args.out, card, command_line())
     for s in card["scores"]:
-        if s["row"] == "set":
+        if s["row"] in named:
+            row = f"{s['row']} " if len(named) > 1 else ""
             lrs = f", LRS {s['lrs']['mean']:.3f}" if "lrs" in s else ""
             ars = f", ARS {s['ars']['mean']:.3f}" if "ars" in s else ""
-            print(f"{s['net']} {s['regime']}: gain over random {s['ior']['mean']:+.2f} points{lrs}{ars}")
+            print(f"{row}{s['net']} {s['regime']}: gain over random {s['ior']['mean']:+.2f} points{lrs}{ars}")
     print(f"wrote {args.out}/card.md, card.json, card.png")
     return 0

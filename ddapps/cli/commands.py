@@ -69,6 +69,11 @@ def add_core_parsers(sub: Any) -> None:
         action="store_true",
         help="reuse the (method, ipc) pairs OUT/pairs/ already holds for the same settings",
     )
+    core.add_argument(
+        "--card", action="store_true", help="also write one evaluation card per IPC over the sets (OUT/card_ipc<k>/)"
+    )
+    core.add_argument("--card-teacher", type=Path, default=None, help="the cards' teacher (default: see docs)")
+    core.add_argument("--card-baselines", type=str_list, default=None, help="the cards' baselines (default: all five)")
     add_run_args(core)
     speed = bsub.add_parser("speed", help="seconds per iteration, GFLOP/s vs measured matmul GFLOP/s, peak memory")
     add_data_args(speed, default="mnist")
@@ -234,6 +239,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return cmd_bench_speed(args)
     if args.bench == "eval":
         return cmd_bench_eval(args)
+    card = None
+    if args.card:
+        from ddapps.bench.card import settings_from_budget
+
+        baselines = tuple(args.card_baselines) if args.card_baselines else None
+        card = settings_from_budget(args.budget, baselines=baselines, seed=args.seed)
     device = setup_run(args)
     budget = with_eval(get_budget(args.budget), n_eval=args.n_eval)
     methods = benchmark_methods() if args.methods == ["all"] else args.methods
@@ -249,8 +260,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         device=device,
         progress=not args.quiet,
         resume=args.resume,
+        card=card,
+        card_teacher=args.card_teacher,
     )
     print(format_table(rows, COLUMNS))
+    if card is not None:
+        print(f"wrote the evaluation cards to {args.out}/card_ipc<k>/ (card.md, card.json, card.png)")
     return 0
 
 
