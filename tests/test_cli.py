@@ -141,3 +141,19 @@ def test_same_command_and_seed_write_a_byte_identical_set(tmp_path) -> None:  # 
         assert main(args) == 0
         digests.append(hashlib.sha256((tmp_path / name / "synset.safetensors").read_bytes()).hexdigest())
     assert digests[0] == digests[1]
+
+
+def test_distill_starts_from_a_budget_and_the_command_line_wins(tmp_path):
+    import json
+
+    from ddapps.budgets import get_budget
+
+    out = tmp_path / "dm"
+    assert main(["distill", "--dataset", "digits", "--method", "dm", "--ipc", "1", "--budget", "smoke",
+                 "--iterations", "2", "--n-eval", "0", "--out", str(out), "--quiet"]) == 0  # fmt: skip
+    config = json.loads((out / "results.json").read_text())["config"]
+    smoke = get_budget("smoke").overrides("dm", 1)
+    assert config["budget"] == "smoke" and config["method_config"]["iterations"] == 2
+    assert all(config["method_config"][k] == v for k, v in smoke.items() if k != "iterations")
+    assert main(["distill", "--dataset", "digits", "--method", "dm", "--ipc", "1", "--budget", "huge",
+                 "--out", str(tmp_path / "x"), "--quiet"]) == 2  # fmt: skip

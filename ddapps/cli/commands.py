@@ -35,6 +35,10 @@ def add_core_parsers(sub: Any) -> None:
     d.add_argument("--config", type=Path, help="JSON file of method config overrides")
     d.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="one config override (JSON value)")
     d.add_argument("--iterations", type=int, help="shortcut for --set iterations=N")
+    d.add_argument(
+        "--budget", default=None,
+        help="start from a budget's settings for this method and IPC (e.g. small: the CPU budget); default: the paper's",
+    )  # fmt: skip
     d.add_argument("--checkpoint-every", type=int, default=50)
     d.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.safetensors")
     d.add_argument("--n-eval", type=int, default=3, help="networks trained to evaluate the set (0: skip)")
@@ -132,6 +136,11 @@ def cmd_distill(args: argparse.Namespace) -> int:
 
     device = setup_run(args)
     overrides = method_overrides(args)
+    if args.budget is not None:  # the budget's settings, then --config / --set / --iterations on top
+        from ddapps.budgets import get_budget, with_expert_cache
+
+        base = get_budget(args.budget).overrides(args.method, args.ipc)
+        overrides = with_expert_cache(base, args.out / "experts", args.dataset) | overrides
     distiller = create_distiller(args.method, overrides)  # validate method and options before loading data
     public_stats = refuse_private_statistics(distiller, args)
     if args.checkpoint_every < 1:
@@ -158,6 +167,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
         "method": args.method,
         "ipc": args.ipc,
         "seed": args.seed,
+        "budget": args.budget,
         "overrides": overrides,
         "method_config": result.synset.meta["config"],
         "dataset": benchmark.describe(),
