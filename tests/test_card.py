@@ -71,6 +71,28 @@ def test_every_regime_with_and_without_augmentation(tiny_card):
     assert 0 <= set_scores["kd"]["lrs"]["mean"] <= 1
 
 
+def test_score_coresets_choose_their_end_on_validation(tiny_card):
+    _, _, card = tiny_card
+    choice = card["baseline_meta"]["el2n"]["keep_choice"]
+    assert choice["selected_on"] == "validation" and set(choice["val_accuracies"]) == {"hardest", "easiest"}
+    means = {k: sum(v) / len(v) for k, v in choice["val_accuracies"].items()}
+    assert means[choice["keep"]] == max(means.values())
+    assert card["baseline_meta"]["random"]["keep_choice"] is None
+
+
+def test_score_coresets_follow_the_paper_rule_without_a_validation_split():
+    from ddapps.bench.card import select_baselines
+
+    real = fake_benchmark()
+    settings = CardSettings(baselines=("random", "el2n"), nets=("mlp",), n_eval=2, eval_epochs=1, budget="smoke")
+    chosen = select_baselines(dataclasses.replace(real, val=None), 1, settings, "cpu")
+    assert chosen["el2n"][0].meta["keep_choice"]["keep"] == "hardest"
+    fixed = select_baselines(real, 1, dataclasses.replace(settings, coreset_keep="easiest"), "cpu")
+    assert fixed["el2n"][0].meta["keep_choice"] == {"keep": "easiest", "selected_on": "fixed by coreset_keep"}
+    with pytest.raises(ConfigError, match="coreset_keep"):
+        CardSettings(coreset_keep="middle")
+
+
 def test_soft_label_bytes_are_counted(tiny_card):
     real, synset, card = tiny_card
     assert baseline_ipc(synset, real) == 2

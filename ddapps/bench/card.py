@@ -18,6 +18,8 @@ carved from the training data, which the baselines never select from.
 
 from __future__ import annotations
 
+import dataclasses
+import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,13 +33,21 @@ from ddapps.errors import ConfigError
 from ddapps.evaluation import EvalConfig, EvalResult, LabelRegime, evaluate_real, evaluate_synset, regime_bytes
 from ddapps.evaluation.regimes import DEFAULT_TEMPERATURE, LABEL_REGIMES, TEACHER_REGIMES
 from ddapps.methods import METHODS, create_distiller
+from ddapps.methods.coreset_scores import KEEP
 from ddapps.nets import net_options
 from ddapps.synthetic import SyntheticSet
 from ddapps.teacher import Teacher, check_teacher, epochs_for, load_teacher, train_and_save_teacher
 from ddapps.utils.seeding import derive_seed, make_generator
+from ddapps.validation import check_choice
 
 BASELINES = ("random", "herding", "kcenter", "forgetting", "el2n")
 SET_ROW = "set"
+CORESET_KEEP_CHOICES = ("validation", *KEEP)
+"""How score-based coresets (forgetting, EL2N) choose which end of their ranking to keep: the papers'
+``hardest``, Sorscher et al.'s ``easiest`` for tiny budgets, or ``validation``: both selections are
+trained on (hard labels, DSA, the card's epochs and seeds) and scored on the validation split carved
+from the training data; the better one becomes the baseline (the paper rule when there is no
+validation split)."""
 
 
 @dataclass(frozen=True)
@@ -57,8 +67,10 @@ class CardSettings:
     budget: str = "small"
     seed: int = 0
     net_options: dict[str, Any] = field(default_factory=dict)
+    coreset_keep: str = "validation"
 
     def __post_init__(self) -> None:
+        check_choice("coreset_keep", self.coreset_keep, CORESET_KEEP_CHOICES)
         unknown = sorted(set(self.regimes) - set(LABEL_REGIMES))
         if unknown or not self.regimes:
             raise ConfigError(f"regimes must be a non-empty subset of {', '.join(LABEL_REGIMES)}, got {unknown}")
@@ -88,15 +100,53 @@ def baseline_ipc(synset: SyntheticSet, benchmark: Benchmark) -> int:
 def select_baselines(
     benchmark: Benchmark, ipc: int, settings: CardSettings, device: torch.device | str
 ) -> dict[str, tuple[SyntheticSet, float]]:
-    """Each baseline's real-image set at ``ipc`` per class, with the seconds its selection took."""
+    """Each baseline's real-image set at ``ipc`` per class, with the seconds its selection took
+    (a score-based coreset's choice of ``keep`` included, recorded in its ``meta["keep_choice"]``)."""
     budget = get_budget(settings.budget)
     chosen = {}
     for name in settings.baselines:
         start = time.perf_counter()
-        distiller = create_distiller(name, budget.overrides(name, ipc), device=device)
-        synset = distiller.distill(benchmark, ipc, generator=make_generator(derive_seed(settings.seed, "card", name)))
+        overrides = budget.overrides(name, ipc)
+        generator_seed = derive_seed(settings.seed, "card", name)
+        if METHODS.get(name).accepts("keep") and "keep" not in overrides:
+            synset = _keep_by_validation(name, overrides, benchmark, ipc, settings, generator_seed, device)
+        else:
+            distiller = create_distiller(name, overrides, device=device)
+            synset = distiller.distill(benchmark, ipc, generator=make_generator(generator_seed))
         chosen[name] = (synset, time.perf_counter() - start)
     return chosen
+
+
+def _keep_by_validation(
+    name: str,
+    overrides: dict[str, Any],
+    benchmark: Benchmark,
+    ipc: int,
+    settings: CardSettings,
+    generator_seed: int,
+    device: torch.device | str,
+) -> SyntheticSet:
+    """The score-based coreset kept per ``settings.coreset_keep`` (see :data:`CORESET_KEEP_CHOICES`)."""
+    rule, val = settings.coreset_keep, benchmark.val
+
+    def kept(keep: str) -> SyntheticSet:
+        distiller = create_distiller(name, overrides | {"keep": keep}, device=device)
+        return distiller.distill(benchmark, ipc, generator=make_generator(generator_seed))
+
+    if rule != "validation" or val is None or len(val) == 0:
+        keep = KEEP[0] if rule == "validation" else rule
+        synset = kept(keep)
+        how = "the paper rule: no validation split" if rule == "validation" else "fixed by coreset_keep"
+        synset.meta["keep_choice"] = {"keep": keep, "selected_on": how}
+        return synset
+    sets = {k: kept(k) for k in KEEP}
+    on_val = dataclasses.replace(benchmark, test=val)  # scored on validation, never on test
+    config = _eval_config(settings, settings.nets[0], True, settings.eval_epochs)
+    seed = derive_seed(settings.seed, "card-keep", name)
+    val_acc = {k: evaluate_synset(s, on_val, config, seed=seed, device=device).accuracies for k, s in sets.items()}
+    keep = max(KEEP, key=lambda k: (statistics.fmean(val_acc[k]), k == KEEP[0]))
+    sets[keep].meta["keep_choice"] = {"keep": keep, "selected_on": "validation", "val_accuracies": val_acc}
+    return sets[keep]
 
 
 def _eval_config(settings: CardSettings, net: str, augment: bool, epochs: int | None) -> EvalConfig:
@@ -197,7 +247,12 @@ def run_card(
         "real_epochs": real_epochs,
         "selection_seconds": {name: seconds for name, (_, seconds) in baselines.items()},
         "baseline_meta": {
-            name: {"method": s.meta.get("method"), "config": s.meta.get("config")} for name, (s, _) in baselines.items()
+            name: {
+                "method": s.meta.get("method"),
+                "config": s.meta.get("config"),
+                "keep_choice": s.meta.get("keep_choice"),
+            }
+            for name, (s, _) in baselines.items()
         },
         "teacher_floats": teacher_floats,
         "settings": asdict(settings),

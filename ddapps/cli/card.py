@@ -45,6 +45,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--real-epochs", type=int, default=None, help="epochs on the full real data for HLR")
     p.add_argument("--temperature", type=float, default=None, help="soft/kd temperature (default 1)")
     p.add_argument("--val-fraction", type=float, default=0.1, help="part of train held out for every choice")
+    p.add_argument(
+        "--coreset-keep", choices=("validation", "hardest", "easiest"), default="validation",
+        help="forgetting/EL2N keep their hardest or easiest images; validation: the better on the validation split",
+    )  # fmt: skip
     add_run_args(p)
     return p
 
@@ -108,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         real_epochs=args.real_epochs,
         temperature=args.temperature,
         seed=args.seed,
+        coreset_keep=args.coreset_keep,
     )  # validated before any data loads
     device = setup_run(args)
     synsets = [SyntheticSet.load(path) for path in args.sets]
