@@ -19,6 +19,7 @@ carved from the training data, which the baselines never select from.
 from __future__ import annotations
 
 import dataclasses
+import json
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
@@ -30,7 +31,15 @@ import torch
 from ddapps.budgets import get_budget
 from ddapps.data import Benchmark
 from ddapps.errors import ConfigError
-from ddapps.evaluation import EvalConfig, EvalResult, LabelRegime, evaluate_real, evaluate_synset, regime_bytes
+from ddapps.evaluation import (
+    EvalConfig,
+    EvalResult,
+    LabelRegime,
+    evaluate_real,
+    evaluate_synset,
+    regime_bytes,
+    stored_bytes,
+)
 from ddapps.evaluation.regimes import DEFAULT_TEMPERATURE, LABEL_REGIMES, TEACHER_REGIMES
 from ddapps.methods import METHODS, create_distiller
 from ddapps.methods.coreset_scores import KEEP
@@ -322,3 +331,25 @@ def teacher_info(teacher: Teacher | None, origin: dict[str, Any]) -> dict[str, A
     parameters = sum(p.numel() for p in teacher.net.parameters())
     info = {"net_name": teacher.net_name, "net_options": teacher.net_options, "hash": teacher.hash}
     return info | {"parameters": parameters, **origin}
+
+
+def set_info(path: Path, synset: SyntheticSet, distill_seconds: float | None = None) -> dict[str, Any]:
+    """Provenance of a set row; its distillation seconds as given, else from a ``results.json``
+    beside it (written by ``ddapps distill``), else ``None``."""
+    if distill_seconds is None:
+        results = (path if path.is_dir() else path.parent) / "results.json"
+        try:
+            rows = json.loads(results.read_text()).get("rows", [])
+            seconds = rows[0].get("distill_seconds") if rows and isinstance(rows[0], dict) else None
+            distill_seconds = float(seconds) if isinstance(seconds, (int, float)) else None
+        except (OSError, ValueError, AttributeError):
+            pass
+    return {
+        "path": str(path),
+        "method": synset.meta.get("method"),
+        "ipc": synset.ipc,
+        "stored_bytes": stored_bytes(synset),
+        "stored_floats": synset.stored_floats(),
+        "teacher_hash": synset.meta.get("teacher_hash"),
+        "distill_seconds": distill_seconds,
+    }

@@ -16,10 +16,9 @@ from typing import Any, Sequence
 
 import torch
 
-from ddapps.bench.card import CardSettings, card_teacher, run_card, teacher_info
+from ddapps.bench.card import CardSettings, card_teacher, run_card, set_info, teacher_info
 from ddapps.bench.card_report import score_card, write_card
 from ddapps.data import Benchmark
-from ddapps.evaluation import stored_bytes
 from ddapps.report import command_line
 from ddapps.synthetic import SyntheticSet
 
@@ -53,30 +52,18 @@ def write_cards(
         if not methods:
             continue
         named = {m: SyntheticSet.load(set_path(out, m, ipc)) for m in methods}
+        folder = out / f"card_ipc{ipc}"
         teacher, origin = None, dict[str, Any]()
         if settings.needs_teacher:
             source = teacher_path or cached_teacher(out, benchmark)
-            folder = out / f"card_ipc{ipc}"
             teacher, origin = card_teacher(
                 source, benchmark, list(named.values()), settings.budget, folder / "teacher.safetensors",
                 seed=settings.seed, device=device,
             )  # fmt: skip
         card = run_card(named, benchmark, settings, teacher=teacher, device=device, log=log)
         seconds = {str(r["method"]): r.get("distill_seconds") for r in rows if int(r["ipc"]) == ipc}
-        card["sets"] = {
-            m: {
-                "path": str(set_path(out, m, ipc)),
-                "method": m,
-                "ipc": s.ipc,
-                "stored_bytes": stored_bytes(s),
-                "stored_floats": s.stored_floats(),
-                "teacher_hash": s.meta.get("teacher_hash"),
-                "distill_seconds": seconds.get(m),
-            }
-            for m, s in named.items()
-        }
+        card["sets"] = {m: set_info(set_path(out, m, ipc), s, seconds.get(m)) for m, s in named.items()}
         card |= {"dataset": benchmark.describe(), "teacher": teacher_info(teacher, origin)}
-        folder = out / f"card_ipc{ipc}"
         write_card(folder, score_card(card), command_line())
         folders.append(folder)
     return folders

@@ -13,7 +13,6 @@ by method; the baselines selected and evaluated once). See docs/evaluation.md.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -53,29 +52,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _set_info(path: Path, synset: Any) -> dict[str, Any]:
-    """Provenance of the set; its distillation seconds from a ``results.json`` beside it, if any."""
-    from ddapps.evaluation import stored_bytes
-
-    info: dict[str, Any] = {
-        "path": str(path),
-        "method": synset.meta.get("method"),
-        "ipc": synset.ipc,
-        "stored_bytes": stored_bytes(synset),
-        "stored_floats": synset.stored_floats(),
-        "teacher_hash": synset.meta.get("teacher_hash"),
-        "distill_seconds": None,
-    }
-    results = (path if path.is_dir() else path.parent) / "results.json"
-    try:
-        rows = json.loads(results.read_text()).get("rows", [])
-        seconds = rows[0].get("distill_seconds") if rows and isinstance(rows[0], dict) else None
-        info["distill_seconds"] = float(seconds) if isinstance(seconds, (int, float)) else None
-    except (OSError, ValueError, AttributeError):
-        pass
-    return info
-
-
 def row_names(paths: list[Path], synsets: list[Any], reserved: tuple[str, ...]) -> list[str]:
     """Row names: ``set`` for a single set; otherwise each set's method (or file stem), made unique and
     kept apart from the baselines' names (``reserved``: a random set becomes ``random-set``)."""
@@ -94,7 +70,7 @@ def row_names(paths: list[Path], synsets: list[Any], reserved: tuple[str, ...]) 
 
 def run(args: argparse.Namespace) -> int:
     """Build the card ``args`` describe; return the exit status."""
-    from ddapps.bench.card import card_teacher, run_card, settings_from_budget, teacher_info
+    from ddapps.bench.card import card_teacher, run_card, set_info, settings_from_budget, teacher_info
     from ddapps.bench.card_report import score_card, write_card
     from ddapps.cli.common import load_benchmark, setup_run
     from ddapps.evaluation.protocol import check_compatible
@@ -133,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         )
     named = dict(zip(names, synsets))
     card = run_card(named, benchmark, settings, teacher=teacher, device=device, log=None if args.quiet else log.info)
-    infos = {name: _set_info(path, synset) for name, path, synset in zip(names, args.sets, synsets)}
+    infos = {name: set_info(path, synset) for name, path, synset in zip(names, args.sets, synsets)}
     card |= {"sets": infos, "dataset": benchmark.describe(), "teacher": teacher_info(teacher, origin)}
     if len(infos) == 1:
         card["set"] = infos["set"]
