@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Sequence
@@ -95,11 +94,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m ddapps.distributed`` (one process per rank under torchrun)."""
-    from ddapps.errors import DDAppsError
+    from ddapps.errors import exit_status
 
     args = _parser().parse_args(argv)
-    try:
-        return run(args)
-    except DDAppsError as err:
-        print(f"ddapps: error: {err}", file=sys.stderr)
-        return 2
+    return exit_status(lambda: run(args))

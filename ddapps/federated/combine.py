@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ddapps.errors import ConfigError, DataError
+from ddapps.errors import ConfigError, DataError, exit_status
 
 IGNORED = ("seed", "mode", "rounds", "threads")
 """Config keys that may differ between merged runs (rounds: the one-shot modes run one)."""
@@ -92,41 +92,40 @@ def comparisons(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from ddapps.errors import DDAppsError
+    p = argparse.ArgumentParser(prog="python -m ddapps.federated.combine", description=__doc__.splitlines()[0])
+    p.add_argument("--run", type=Path, action="append", required=True, help="a results.json (repeat)")
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args(argv)
+    return exit_status(lambda: combine(args.run, args.out))
+
+
+def combine(paths: Sequence[Path], out: Path) -> None:
+    """Merge the runs at ``paths`` into ``out`` (results.json, report.md, the plot, comparisons.json)."""
     from ddapps.federated.experiment import write_experiment
     from ddapps.federated.settings import FederatedConfig
     from ddapps.report import format_table
     from ddapps.utils.atomic import write_json
 
-    p = argparse.ArgumentParser(prog="python -m ddapps.federated.combine", description=__doc__.splitlines()[0])
-    p.add_argument("--run", type=Path, action="append", required=True, help="a results.json (repeat)")
-    p.add_argument("--out", type=Path, required=True)
-    args = p.parse_args(argv)
-    try:
-        loaded = [load_logs(path) for path in args.run]
-        base, logs = merge([(b, mode_logs) for b, mode_logs, _ in loaded])
-        config = FederatedConfig.from_flat(base)
-        args.out.mkdir(parents=True, exist_ok=True)
-        command = "python -m ddapps.federated.combine " + " ".join(f"--run {r}" for r in args.run)
-        if not all(wire for _, _, wire in loaded):  # a mean over seeds with missing values would mislead
-            command += "  (wire bytes: n/a, a merged run predates them)"
-            for mode_logs in logs.values():
-                for log in mode_logs:
-                    for entry in log.rounds:
-                        entry.wire_bytes_up = entry.wire_bytes_down = 0
-        rows = write_experiment(args.out, config, logs, command=command)
-        table = comparisons(rows)
-        write_json(args.out / "comparisons.json", table)
-        text = format_table(
-            [c | {k: f"{c[k]:.2f}" for k in ("difference", "t_low", "t_high")} for c in table],
-            ["mode", "minus", "seeds", "difference", "t_low", "t_high", "accuracy_ratio", "bytes_up_ratio"],
-        ) if table else "no shared seeds"  # fmt: skip
-        print(text)
-        print(f"wrote {args.out}/results.json, report.md, accuracy_vs_bytes.png, comparisons.json")
-    except DDAppsError as err:
-        print(f"ddapps: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    loaded = [load_logs(path) for path in paths]
+    base, logs = merge([(b, mode_logs) for b, mode_logs, _ in loaded])
+    config = FederatedConfig.from_flat(base)
+    out.mkdir(parents=True, exist_ok=True)
+    command = "python -m ddapps.federated.combine " + " ".join(f"--run {r}" for r in paths)
+    if not all(wire for _, _, wire in loaded):  # a mean over seeds with missing values would mislead
+        command += "  (wire bytes: n/a, a merged run predates them)"
+        for mode_logs in logs.values():
+            for log in mode_logs:
+                for entry in log.rounds:
+                    entry.wire_bytes_up = entry.wire_bytes_down = 0
+    rows = write_experiment(out, config, logs, command=command)
+    table = comparisons(rows)
+    write_json(out / "comparisons.json", table)
+    text = format_table(
+        [c | {k: f"{c[k]:.2f}" for k in ("difference", "t_low", "t_high")} for c in table],
+        ["mode", "minus", "seeds", "difference", "t_low", "t_high", "accuracy_ratio", "bytes_up_ratio"],
+    ) if table else "no shared seeds"  # fmt: skip
+    print(text)
+    print(f"wrote {out}/results.json, report.md, accuracy_vs_bytes.png, comparisons.json")
 
 
 if __name__ == "__main__":
