@@ -31,6 +31,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--partitioner", default="dirichlet", help="dirichlet (label skew), quantity (size skew) or iid")
     p.add_argument("--alpha", type=float, default=0.5, help="Dirichlet concentration (label or size skew)")
     p.add_argument("--fraction", type=float, default=None, help="share of clients sampled each round (default 1)")
+    p.add_argument(
+        "--select", action="append", default=[], metavar="KEY=V1,V2",
+        help="choose KEY on a validation split held out of train (repeat for a grid); see ddapps.federated.select",
+    )  # fmt: skip
+    p.add_argument("--evaluate", default=None, help="test (default) | validation: score on 10%% held out of train")
     p.add_argument("--augment", default=None, help="dsa | none: augmentation of every model training, both sides")
     p.add_argument("--proximal-mu", type=float, default=None, help="FedProx mu (mode fedprox; default 0.01)")
     p.add_argument("--rounds", type=int, default=20, help="rounds of iterative and fedavg (oneshot: 1)")
@@ -87,6 +92,7 @@ def build_config(args: argparse.Namespace) -> Any:
         alpha=args.alpha,
         fraction=args.fraction,
         augment=args.augment,
+        evaluate=args.evaluate,
         proximal_mu=args.proximal_mu,
         method=args.method,
         ipc=args.ipc,
@@ -115,12 +121,9 @@ def run(args: argparse.Namespace) -> int:
     if args.rounds < 1 or not args.seeds:
         raise ConfigError("--rounds must be >= 1 and --seeds must name at least one seed")
     base = build_config(args)
-    from ddapps.methods import create_distiller
+    from ddapps.federated.select import validate
 
-    for mode in args.mode:  # validate every mode's method and options before any run
-        if mode_spec(mode).loop == "distilled":
-            config = base.replace(mode=mode)
-            create_distiller(config.upload_method, config.method_overrides())
+    validate([base], args.mode)  # every mode's method and options, before any run
     from ddapps.data import load_dataset
 
     load_dataset(base.dataset, base.data_dir or None, download=args.download)  # fail early on missing data
@@ -129,6 +132,15 @@ def run(args: argparse.Namespace) -> int:
     from ddapps.report import command_line, format_table
 
     rounds = {m: 1 if mode_spec(m).one_round else args.rounds for m in args.mode}
+    if args.select:
+        from ddapps.federated.select import parse_grid, run_selection
+
+        if args.evaluate == "test":
+            raise ConfigError("--select chooses on the validation split; it cannot run with --evaluate test")
+        runner = lambda c: run_once(c, args.engine)  # noqa: E731
+        run_selection(base, parse_grid(args.select), args.mode, args.seeds, rounds, runner, args.out)
+        print(f"wrote {args.out}/selection.json, selection.md")
+        return 0
     start = time.perf_counter()
 
     def progress(log: Any) -> None:

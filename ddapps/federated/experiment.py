@@ -90,6 +90,7 @@ def mode_row(config: FederatedConfig, mode: str, logs: Sequence[RunLog]) -> dict
         "model": config.model,
         "model_options": config.model_options,
         "augment": config.augment,
+        "evaluated_on": config.evaluate,
         "rounds": max(r.round for log in logs for r in log.rounds),
         "bytes_up": round(statistics.fmean(log.bytes_up for log in logs)),
         "bytes_down": round(statistics.fmean(log.bytes_down for log in logs)),

@@ -18,10 +18,22 @@ from ddapps.errors import ConfigError
 from ddapps.federated.modes import MODES, mode_spec
 from ddapps.federated.partition import PARTITIONERS
 
-__all__ = ["AUGMENTS", "BUDGET_NAMES", "FAIL_MODES", "MODES", "FederatedConfig", "budget_config", "budget_section"]
+__all__ = [
+    "AUGMENTS",
+    "BUDGET_NAMES",
+    "EVALUATIONS",
+    "FAIL_MODES",
+    "MODES",
+    "FederatedConfig",
+    "budget_config",
+    "budget_section",
+]
 
 FAIL_MODES = ("raise", "stall")
 AUGMENTS = ("dsa", "none")
+EVALUATIONS = ("test", "validation")
+VALIDATION_FRACTION = 0.1
+"""Share of the training split held out (stratified, seeded) by ``evaluate="validation"``."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +78,11 @@ class FederatedConfig:
         fail_partitions, fail_mode, stall_seconds: fault injection for tests and acceptance
             runs: those partitions raise (``raise``) or sleep ``stall_seconds`` (``stall``).
         threads: torch intra-op threads in each client and the server (0: leave torch's).
+        evaluate: ``test`` (the global model is scored on the test split) or ``validation``: a
+            stratified 10% of the training split (:data:`VALIDATION_FRACTION`, drawn with a fixed
+            seed, the same for every run seed) is held out from every client and scored instead, so
+            settings can be chosen without touching the test set
+            (:mod:`ddapps.federated.select`).
     """
 
     mode: str = "oneshot"
@@ -98,11 +115,14 @@ class FederatedConfig:
     fail_mode: str = "raise"
     stall_seconds: float = 0.0
     threads: int = 1
+    evaluate: str = "test"
 
     def __post_init__(self) -> None:
         spec = mode_spec(self.mode)
         if self.augment not in AUGMENTS:
             raise ConfigError(f"unknown augment {self.augment!r}; choose one of: {', '.join(AUGMENTS)}")
+        if self.evaluate not in EVALUATIONS:
+            raise ConfigError(f"unknown evaluate {self.evaluate!r}; choose one of: {', '.join(EVALUATIONS)}")
         if self.fail_mode not in FAIL_MODES:
             raise ConfigError(f"unknown fail_mode {self.fail_mode!r}; choose one of: {', '.join(FAIL_MODES)}")
         for name in ("clients", "rounds", "ipc", "server_epochs", "server_batch", "local_epochs", "local_batch"):

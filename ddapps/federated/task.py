@@ -7,6 +7,7 @@ or many virtual clients read it only once.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from functools import lru_cache
 from typing import Callable
@@ -17,7 +18,7 @@ from torch import Tensor, nn
 from ddapps.data import Benchmark, Split, load_dataset
 from ddapps.evaluation import TrainSettings, test_accuracy, train_classifier
 from ddapps.federated.partition import make_partition
-from ddapps.federated.settings import FederatedConfig
+from ddapps.federated.settings import VALIDATION_FRACTION, FederatedConfig
 from ddapps.nets import create_net
 from ddapps.utils.seeding import derive_seed, make_generator
 
@@ -25,23 +26,33 @@ _LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=4)
-def _cached_dataset(name: str, data_dir: str) -> Benchmark:
+def _cached_dataset(name: str, data_dir: str, evaluate: str = "test") -> Benchmark:
     # Public normalisation constants: statistics fitted on the union of the clients' data are
     # something no federated system could compute, and under client DP they would leak unaccounted.
-    return load_dataset(name, data_dir or None, public_stats=True)
+    if evaluate == "test":
+        return load_dataset(name, data_dir or None, public_stats=True)
+    bench = load_dataset(name, data_dir or None, public_stats=True, val_fraction=VALIDATION_FRACTION,
+                         seed=derive_seed(0, "federated-validation"))  # fmt: skip
+    assert bench.val is not None
+    return dataclasses.replace(bench, test=bench.val, val=None, test_partial=False)
 
 
 def load_benchmark(config: FederatedConfig, data_dir: str | None = None) -> Benchmark:
-    """The run's dataset (``data_dir`` overrides the config's, e.g. from a SuperNode's node config)."""
+    """The run's dataset (``data_dir`` overrides the config's, e.g. from a SuperNode's node config).
+
+    With ``config.evaluate == "validation"`` its ``train`` split is the training data less the
+    held-out validation part, and its ``test`` split is that part: clients never see it and the
+    test set is not read into any result."""
     with _LOCK:
-        return _cached_dataset(config.dataset, data_dir if data_dir is not None else config.data_dir)
+        root = data_dir if data_dir is not None else config.data_dir
+        return _cached_dataset(config.dataset, root, config.evaluate)
 
 
 @lru_cache(maxsize=16)
 def _cached_parts(
-    name: str, data_dir: str, clients: int, kind: str, alpha: float, seed: int, max_per_client: int
+    name: str, data_dir: str, evaluate: str, clients: int, kind: str, alpha: float, seed: int, max_per_client: int
 ) -> tuple[Tensor, ...]:
-    labels = _cached_dataset(name, data_dir).train.labels
+    labels = _cached_dataset(name, data_dir, evaluate).train.labels
     gen = make_generator(derive_seed(seed, "partition"))
     return tuple(make_partition(labels, clients, kind, alpha, gen, max_per_client=max_per_client))
 
@@ -52,7 +63,7 @@ def partitions(config: FederatedConfig, data_dir: str | None = None) -> tuple[Te
     root = data_dir if data_dir is not None else config.data_dir
     with _LOCK:
         return _cached_parts(
-            config.dataset, root, config.clients, config.partitioner, float(config.alpha), config.seed,
+            config.dataset, root, config.evaluate, config.clients, config.partitioner, float(config.alpha), config.seed,
             config.max_per_client,
         )  # fmt: skip
 
