@@ -35,6 +35,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--select", action="append", default=[], metavar="KEY=V1,V2",
         help="choose KEY on a validation split held out of train (repeat for a grid); see ddapps.federated.select",
     )  # fmt: skip
+    p.add_argument("--upload-dtype", default=None, help="float32 (default) | float16 | uint8: images of an upload")
     p.add_argument("--evaluate", default=None, help="test (default) | validation: score on 10%% held out of train")
     p.add_argument("--augment", default=None, help="dsa | none: augmentation of every model training, both sides")
     p.add_argument("--proximal-mu", type=float, default=None, help="FedProx mu (mode fedprox; default 0.01)")
@@ -93,6 +94,7 @@ def build_config(args: argparse.Namespace) -> Any:
         fraction=args.fraction,
         augment=args.augment,
         evaluate=args.evaluate,
+        upload_dtype=args.upload_dtype,
         proximal_mu=args.proximal_mu,
         method=args.method,
         ipc=args.ipc,

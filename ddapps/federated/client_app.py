@@ -102,7 +102,7 @@ def distill(message: Message, context: Context) -> Message:
         )
     seconds = time.perf_counter() - start
     synset.meta.pop("distill_seconds", None)  # timing goes in the MetricRecord: byte counts stay reproducible
-    content = synset_to_records(synset)
+    content = synset_to_records(synset, config.upload_dtype, (bench.mean, bench.std))
     _store_previous(context, content)
     content[METRICS_KEY] = MetricRecord({"num-examples": len(split), "distill-seconds": seconds})
     return Message(content, reply_to=message)

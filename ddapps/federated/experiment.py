@@ -91,6 +91,7 @@ def mode_row(config: FederatedConfig, mode: str, logs: Sequence[RunLog]) -> dict
         "model_options": config.model_options,
         "augment": config.augment,
         "evaluated_on": config.evaluate,
+        "upload_dtype": config.upload_dtype,
         "rounds": max(r.round for log in logs for r in log.rounds),
         "bytes_up": round(statistics.fmean(log.bytes_up for log in logs)),
         "bytes_down": round(statistics.fmean(log.bytes_down for log in logs)),

@@ -32,6 +32,8 @@ __all__ = [
 FAIL_MODES = ("raise", "stall")
 AUGMENTS = ("dsa", "none")
 EVALUATIONS = ("test", "validation")
+UPLOAD_DTYPES = ("float32", "float16", "uint8")
+"""Image encodings of an uploaded set (:mod:`ddapps.federated.records` implements them)."""
 VALIDATION_FRACTION = 0.1
 """Share of the training split held out (stratified, seeded) by ``evaluate="validation"``."""
 
@@ -83,6 +85,9 @@ class FederatedConfig:
             seed, the same for every run seed) is held out from every client and scored instead, so
             settings can be chosen without touching the test set
             (:mod:`ddapps.federated.select`).
+        upload_dtype: how a client encodes the images of the set it uploads: ``float32``,
+            ``float16`` or ``uint8`` (8-bit pixels; see :mod:`ddapps.federated.records`). FedAvg and
+            FedProx send float32 weights whatever it says.
     """
 
     mode: str = "oneshot"
@@ -116,6 +121,7 @@ class FederatedConfig:
     stall_seconds: float = 0.0
     threads: int = 1
     evaluate: str = "test"
+    upload_dtype: str = "float32"
 
     def __post_init__(self) -> None:
         spec = mode_spec(self.mode)
@@ -123,6 +129,8 @@ class FederatedConfig:
             raise ConfigError(f"unknown augment {self.augment!r}; choose one of: {', '.join(AUGMENTS)}")
         if self.evaluate not in EVALUATIONS:
             raise ConfigError(f"unknown evaluate {self.evaluate!r}; choose one of: {', '.join(EVALUATIONS)}")
+        if self.upload_dtype not in UPLOAD_DTYPES:
+            raise ConfigError(f"unknown upload dtype {self.upload_dtype!r}; choose one of: {', '.join(UPLOAD_DTYPES)}")
         if self.fail_mode not in FAIL_MODES:
             raise ConfigError(f"unknown fail_mode {self.fail_mode!r}; choose one of: {', '.join(FAIL_MODES)}")
         for name in ("clients", "rounds", "ipc", "server_epochs", "server_batch", "local_epochs", "local_batch"):

@@ -95,3 +95,39 @@ def test_label_mapping_round_trip_and_union() -> None:
     assert wide_soft.labels.tolist() == [[1.0, 2.0, 1.0, 1.0], [0.0, 0.0, 3.0, 0.0]]
     images, labels = union([wide, to_global(local, [0, 1], 10)])
     assert images.shape[0] == 8 and labels.tolist() == [3, 3, 7, 7, 0, 0, 1, 1]
+
+
+def test_uint8_upload_is_lossless_for_8_bit_pixels_and_a_quarter_of_the_bytes() -> None:
+    mean, std = (0.1307,), (0.3081,)
+    gen = torch.Generator().manual_seed(1)
+    pixels = torch.randint(0, 256, (6, 1, 4, 4), generator=gen).float() / 255.0
+    raw = SyntheticSet(images=(pixels - mean[0]) / std[0], labels=torch.tensor([0, 0, 1, 1, 2, 2]), num_classes=3)
+    plain, packed = synset_to_records(raw), synset_to_records(raw, "uint8", (mean, std))
+    back = records_to_synset(packed)
+    assert torch.allclose(back.images, raw.images, atol=1e-5) and back.images.dtype == torch.float32
+    assert 4 * packed[SYNSET_ARRAYS]["images"].numpy().nbytes == plain[SYNSET_ARRAYS]["images"].numpy().nbytes
+    wide = SyntheticSet(images=raw.images * 10, labels=raw.labels, num_classes=3)  # beyond the pixel range: clipped
+    clipped = records_to_synset(synset_to_records(wide, "uint8", (mean, std))).images
+    assert float(clipped.max()) == pytest.approx((1 - mean[0]) / std[0], abs=1e-5)
+    assert float(clipped.min()) == pytest.approx(-mean[0] / std[0], abs=1e-5)
+
+
+def test_float16_upload_halves_the_images_and_bad_encodings_are_refused() -> None:
+    synset = _synset()
+    half = synset_to_records(synset, "float16")
+    assert half[SYNSET_ARRAYS]["images"].numpy().nbytes == synset.images.numel() * 2
+    assert torch.allclose(records_to_synset(half).images, synset.images, atol=2e-3)
+    forged = synset_to_records(synset, "float16")
+    forged[SYNSET_META]["images_encoding"] = "uint8"  # says uint8, carries float16 and no pixel stats
+    with pytest.raises(SyntheticSetError, match="must be uint8"):
+        records_to_synset(forged)
+    packed = synset_to_records(synset, "uint8", ((0.5,), (0.5,)))
+    packed[SYNSET_META]["pixel_std"] = "[0.0]"
+    with pytest.raises(SyntheticSetError, match="pixel_std must be finite"):
+        records_to_synset(packed)
+    from ddapps.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="uint8 uploads need"):
+        synset_to_records(synset, "uint8")
+    with pytest.raises(ConfigError, match="unknown upload dtype"):
+        synset_to_records(synset, "int4")
