@@ -116,7 +116,8 @@ def run_selection(
                 f"{rows[-1]['acc_mean']:.2f}% over seeds {list(seeds)}")  # fmt: skip
         if number == 1 and len(combos) > 1:
             each = time.perf_counter() - start
-            log(f"estimated time for the other {len(combos) - 1} candidates: {each * (len(combos) - 1) / 60:.1f} min")
+            log(f"estimated time for the other {len(combos) - 1} candidates, if each costs what the first did: "
+                f"{each * (len(combos) - 1) / 60:.1f} min")  # fmt: skip
     selected = {}
     for mode in modes:
         best = max((r for r in rows if r["mode"] == mode), key=lambda r: r["acc_mean"])  # first of equals wins
