@@ -9,8 +9,8 @@ over shared seeds, :func:`ddapps.federated.combine.comparisons`) and the median 
 upload to its nearest client image. It writes ``sweep.json``, ``sweep.md`` and ``sweep.png``
 (accuracy per setting, one line per mode, ± std bars).
 
-Settings are told apart by partitioner, alpha (not for IID), clients, fraction, dataset, model and
-augmentation; two runs of one setting are refused (merge them with ``combine`` first).
+Settings are told apart by partitioner, alpha (not for IID), clients, fraction, dataset, model,
+augmentation, upload encoding and evaluation split; two runs of one setting are refused (merge them with ``combine`` first).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any, Mapping, Sequence
 
 from ddapps.errors import ConfigError, DataError, exit_status
 
-TASK_KEYS = ("dataset", "model", "model_options", "augment")
+TASK_KEYS = ("dataset", "model", "model_options", "augment", "upload_dtype", "evaluated_on")
 SETTING_KEYS = (*TASK_KEYS, "partitioner", "alpha", "clients", "fraction")
 COLUMNS = ["setting", "mode", "seeds", "bytes_up", "acc_mean", "of_fedavg", "fedavg_bytes_ratio",
            "minus_subset", "nn_client_median"]  # fmt: skip
@@ -46,11 +46,8 @@ def label(setting: Mapping[str, Any], *, task: bool = False) -> str:
         text += f" x {setting['fraction']:g}"
     if task:
         options = json.dumps(setting["model_options"], sort_keys=True) if setting["model_options"] else ""
-        text = (
-            " ".join(str(v) for v in (setting["dataset"], setting["model"], options, setting["augment"]) if v)
-            + ", "
-            + text
-        )
+        values = [options if k == "model_options" else setting[k] for k in TASK_KEYS]
+        text = " ".join(str(v) for v in values if v) + ", " + text
     return text
 
 

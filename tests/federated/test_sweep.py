@@ -42,8 +42,8 @@ def test_settings_line_up_with_ratios_and_paired_differences(tmp_path, capsys) -
     other = _run(tmp_path, "other", base.replace(alpha=0.1, augment="none"), [60.0, 61.0], [80.0, 82.0])
     assert main(["--run", skewed, "--run", other, "--out", str(tmp_path / "two")]) == 0
     named = {r["setting"] for r in json.loads((tmp_path / "two" / "sweep.json").read_text())["rows"]}
-    assert named == {'digits mlp {"width": 128} dsa, dirichlet a=0.1, 2 clients',
-                     'digits mlp {"width": 128} none, dirichlet a=0.1, 2 clients'}
+    assert named == {'digits mlp {"width": 128} dsa float32 test, dirichlet a=0.1, 2 clients',
+                     'digits mlp {"width": 128} none float32 test, dirichlet a=0.1, 2 clients'}
     assert "+18.50 [" in (out / "sweep.md").read_text() and (out / "sweep.png").stat().st_size > 0
     assert main(["--run", skewed, "--run", skewed, "--out", str(tmp_path / "bad")]) == 2
     assert "two runs of the setting" in capsys.readouterr().err
