@@ -131,11 +131,12 @@ def save_accuracy_plot(rows: Sequence[Mapping[str, Any]], path: str | Path, *, t
     save_accuracy_axes(fig, ax, path, xlabel="images per class", title=title)
 
 
-def save_accuracy_axes(fig: Any, ax: Any, path: str | Path, *, xlabel: str, title: str) -> None:
-    """The common finish of an accuracy plot: log x axis, labels, title, grid, legend; then :func:`save_figure`.
+def save_accuracy_axes(fig: Any, ax: Any, path: str | Path, *, xlabel: str, title: str, log_x: bool = True) -> None:
+    """The common finish of an accuracy plot: log x axis (unless ``log_x`` is False), labels, title,
+    grid, legend; then :func:`save_figure`.
 
     An axis already on a log scale keeps its ticks (setting the scale again would reset them)."""
-    if ax.get_xscale() != "log":
+    if log_x and ax.get_xscale() != "log":
         ax.set_xscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("test accuracy (%)")

@@ -116,7 +116,7 @@ def save_sweep_plot(rows: Sequence[Mapping[str, Any]], path: str | Path, *, titl
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ddapps.report import save_figure
+    from ddapps.report import save_accuracy_axes
 
     settings = list(dict.fromkeys(r["setting"] for r in rows))
     fig, ax = plt.subplots(figsize=(max(5.5, 1.4 * len(settings)), 4.0))
@@ -125,11 +125,7 @@ def save_sweep_plot(rows: Sequence[Mapping[str, Any]], path: str | Path, *, titl
         xs, ys, es = zip(*points)
         ax.errorbar(xs, ys, yerr=es, marker="o", markersize=4, capsize=3, label=mode)
     ax.set_xticks(range(len(settings)), [s.replace(", ", "\n") for s in settings], fontsize=7)
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    save_figure(fig, path)
+    save_accuracy_axes(fig, ax, path, xlabel="setting", title=title, log_x=False)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
